@@ -1,0 +1,186 @@
+"""
+Callback example, client side.
+
+The client creates workers on the server and starts each with a oneway call.
+To hear back from them it runs a Pyro4 daemon of its own, just like a server,
+with a CallbackHandler in it. Every worker calls done(number) on that handler
+when it finishes, and the daemon's request loop runs until all have.
+
+Start server.py first, then:
+
+    python client.py
+"""
+import argparse
+import os
+import random
+import sys
+import threading
+
+import Pyro4
+import Pyro4.errors
+import Pyro4.socketutil
+
+DEFAULT_URI = "PYRO:example.callback@localhost:9123"
+MAX_WORK = 60  # seconds; the server refuses longer work
+
+# Every setting below is only a default: a PYRO_<NAME> environment variable still wins.
+if "PYRO_POLLTIMEOUT" not in os.environ:
+    # The thread server checks loopCondition only between its waits for a new
+    # connection, and each wait is a select() of up to POLLTIMEOUT seconds (2.0 by
+    # default); COMMTIMEOUT plays no part in it. The callbacks themselves run in
+    # other threads, so after the last one the loop could sit out a whole wait.
+    # A short wait ends the loop within 0.05 s of the last callback. (The multiplex
+    # server runs done() inside its loop and checks the condition right after.)
+    Pyro4.config.POLLTIMEOUT = 0.05
+if "PYRO_COMMTIMEOUT" not in os.environ:
+    # Calls to a server that stopped answering fail after 5 s instead of hanging.
+    Pyro4.config.COMMTIMEOUT = 5.0
+if "PYRO_THREADPOOL_SIZE" not in os.environ:
+    # Each worker calls back over a connection of its own, and the thread server
+    # serves every connection in its own thread: 40 by default, after which
+    # callbacks are refused with "no free workers". Allow a burst of them.
+    Pyro4.config.THREADPOOL_SIZE = 500
+
+HMAC_KEY = os.environ.get("PYRO_HMAC_KEY")  # the variable Pyro4's name server tools read too
+
+
+class CallbackHandler(object):
+    """Lives in the client's daemon and counts the workers that are done."""
+
+    def __init__(self, expected, quiet=False):
+        self.expected = expected
+        self.received = 0
+        self.quiet = quiet
+        self.lock = threading.Lock()
+
+    @Pyro4.expose
+    def done(self, number):
+        line = "callback: worker %d reports work is done!" % number
+        # The thread server runs each connection in a thread of its own, so
+        # several done() calls can run at the same moment. An unlocked "+= 1"
+        # can then lose a count, and the client would wait forever. The lock
+        # also keeps the printed lines from running into each other.
+        with self.lock:
+            self.received += 1
+            if not self.quiet:
+                print(line, flush=True)
+
+    def waiting(self):
+        """The loop condition: serve until every worker has called back."""
+        return self.received < self.expected
+
+
+def callback_host(server_uri):
+    """The address of the local interface that the server's host is reached through."""
+    if "PYRO_HOST" in os.environ:
+        return Pyro4.config.HOST
+    # A callback daemon on localhost is unreachable from another machine: the
+    # server would call its own loopback. So ask the OS which interface routes
+    # to the server (a connected UDP socket, nothing is sent).
+    return Pyro4.socketutil.getInterfaceAddress(server_uri.host)
+
+
+def run(uri, workers, work, timeout, host, servertype, quiet):
+    Pyro4.config.SERVERTYPE = servertype
+    try:
+        # A PYRONAME: URI is looked up first, so that we know where the server is.
+        server_uri = Pyro4.resolve(uri, hmac_key=HMAC_KEY)
+    except Pyro4.errors.PyroError as x:
+        sys.exit("client: cannot look up %s (name server at PYRO_NS_HOST=%s, PYRO_NS_PORT=%d): %s"
+                 % (uri, Pyro4.config.NS_HOST, Pyro4.config.NS_PORT, x))
+    try:
+        host = host or callback_host(server_uri)
+        daemon = Pyro4.Daemon(host=host)
+    except OSError as x:
+        sys.exit("client: cannot start the callback daemon on %s: %s" % (host or server_uri.host, x))
+    daemon._pyroHmacKey = HMAC_KEY
+    handler = CallbackHandler(workers, quiet)
+    daemon.register(handler)
+    print("Callback daemon listening on %s, calling %s" % (daemon.locationStr, server_uri), flush=True)
+
+    # Serve callbacks from a thread, starting now: a quick worker calls back while
+    # we are still creating the others. Until the loop accepts them, those calls
+    # pile up in the listen backlog (100 in Pyro4) and then time out or are lost.
+    loop = threading.Thread(target=daemon.requestLoop, args=(handler.waiting,), daemon=True)
+    loop.start()
+
+    try:
+        with Pyro4.Proxy(server_uri) as server:
+            server._pyroHmacKey = HMAC_KEY
+            for _ in range(workers):
+                # Passing the handler sends a proxy to it, because it is registered
+                # in our daemon (AutoProxy), and the server returns a proxy to a worker.
+                with server.addworker(handler) as worker:
+                    worker._pyroHmacKey = HMAC_KEY  # proxies from the wire carry no key
+                    worker.work(random.randint(1, 5) if work is None else work)  # oneway: returns at once
+    except Pyro4.errors.CommunicationError as x:
+        sys.exit("client: lost the server at %s: %s" % (server_uri, x))
+    except Exception as x:
+        sys.exit("client: the server at %s refused: %s: %s" % (server_uri, type(x).__name__, x))
+    with handler.lock:  # callbacks are printing already
+        print("Started %d workers, waiting for their callbacks..." % workers, flush=True)
+
+    loop.join(timeout)
+    if loop.is_alive():
+        sys.exit("client: timed out after %g s: received %d of %d callbacks" % (timeout, handler.received, workers))
+    # No daemon.close() here: closing the thread pool alone would take 0.1 s or
+    # more (it sleeps, then joins each thread), and exiting closes every socket.
+    print("All %d workers reported back. Done." % workers, flush=True)
+
+
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+def positive_float(text):
+    value = float(text)
+    if not value > 0:
+        raise ValueError(text)
+    return value
+
+
+def seconds(text):
+    value = float(text)
+    if not 0 <= value <= MAX_WORK:
+        raise ValueError(text)
+    return value
+
+
+def uri_text(text):
+    try:
+        Pyro4.URI(text)
+    except Pyro4.errors.PyroError as x:
+        raise argparse.ArgumentTypeError("not a Pyro URI: %s" % x)
+    return text
+
+
+def concrete_host(text):
+    if text in ("0.0.0.0", "::", ""):
+        raise argparse.ArgumentTypeError("%r is no address a server can call back; give this machine's address" % text)
+    return text
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Callback example client: starts workers on the server "
+                                                 "and waits until each has called back.")
+    parser.add_argument("uri", nargs="?", type=uri_text, default=DEFAULT_URI,
+                        help="the server, as PYRO:... or PYRONAME:example.callback (default: %(default)s)")
+    parser.add_argument("--workers", type=positive_int, default=5, help="number of workers (default: 5)")
+    parser.add_argument("--work", type=seconds, default=None,
+                        help="seconds every worker works, 0 to %d (default: a random 1 to 5 for each)" % MAX_WORK)
+    parser.add_argument("--timeout", type=positive_float, default=120.0,
+                        help="seconds to wait for callbacks once all workers started (default: 120)")
+    parser.add_argument("--host", type=concrete_host, default=None,
+                        help="address for the callback daemon (default: the interface that reaches the server)")
+    parser.add_argument("--servertype", choices=["thread", "multiplex"], default=Pyro4.config.SERVERTYPE,
+                        help="server type of the callback daemon (default: %(default)s)")
+    parser.add_argument("--quiet", action="store_true", help="print no line for each callback")
+    args = parser.parse_args()
+    try:
+        run(args.uri, args.workers, args.work, args.timeout, args.host, args.servertype, args.quiet)
+    except KeyboardInterrupt:
+        print("client: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,214 @@
+"""
+Callback example, server side.
+
+The client asks this server for workers. Each worker gets a proxy to the
+client's callback object, does its (pretend) work in the background, and
+then calls the client back with done(number).
+
+Run it, then run client.py in another terminal:
+
+    python server.py
+"""
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+
+import Pyro4
+import Pyro4.errors
+
+DEFAULT_PORT = 9123  # client.py uses the same default, so no name server is needed
+OBJECT_ID = "example.callback"
+MAX_WORK = 60  # seconds; work() refuses anything longer, so a caller cannot park a worker forever
+
+# Every setting below is only a default: a PYRO_<NAME> environment variable still wins.
+if "PYRO_COMMTIMEOUT" not in os.environ:
+    # Pyro4 waits forever on a socket by default (COMMTIMEOUT 0.0). With a timeout,
+    # a callback to a client that stopped answering fails instead of hanging a worker,
+    # and a connection that sends nothing gives its server thread back after 5 s.
+    Pyro4.config.COMMTIMEOUT = 5.0
+if "PYRO_THREADPOOL_SIZE" not in os.environ:
+    # The thread server gives each open connection a thread of its own, 40 at most
+    # by default, and refuses the next one with "no free workers". Every client keeps
+    # a connection open while it creates workers, and idle or half-open connections
+    # hold a thread until COMMTIMEOUT drops them, so allow many more.
+    Pyro4.config.THREADPOOL_SIZE = 500
+
+HMAC_KEY = os.environ.get("PYRO_HMAC_KEY")  # the variable Pyro4's name server tools read too
+
+output_lock = threading.Lock()
+
+
+def say(text):
+    """Print one line at once; workers print from many threads."""
+    with output_lock:
+        print(text, flush=True)
+
+
+class Worker(object):
+    """Does one job in the background, then calls the client back."""
+
+    def __init__(self, number, callback):
+        # Attributes are never reachable through a proxy: Pyro4 only serves what is
+        # @expose'd, and of attributes only exposed properties. So no other caller
+        # can read self._callback and fake this client's callbacks.
+        self._number = number
+        self._callback = callback
+        self._started = False
+        self._lock = threading.Lock()
+
+    @Pyro4.expose
+    @Pyro4.oneway
+    def work(self, amount):
+        # oneway: the caller's work() returns at once, and Pyro4 runs this call in
+        # a thread of its own (ONEWAY_THREADED), so the daemon stays free meanwhile.
+        with self._lock:
+            started, self._started = self._started, True
+        if started:
+            say("Worker %d: already working, ignored a second work() call." % self._number)
+            return
+        if not is_seconds(amount):
+            say("Worker %d: refused work(%r): not a number of seconds from 0 to %d." % (self._number, amount, MAX_WORK))
+            self.retire()
+            return
+        say("Worker %d busy for %g seconds..." % (self._number, amount))
+        time.sleep(amount)
+        try:
+            self.call_back()
+        finally:
+            self.retire()
+
+    def call_back(self):
+        try:
+            connect(self._callback)
+            self._callback.done(self._number)
+            say("Worker %d done, the client has been told." % self._number)
+        except Pyro4.errors.CommunicationError as x:
+            say("Worker %d: callback failed: %s" % (self._number, x))
+        except Exception as x:
+            say("Worker %d: callback raised %s: %s" % (self._number, type(x).__name__, x))
+
+    def retire(self):
+        # A finished worker leaves the daemon, and its connection to the client
+        # closes, which frees the thread that served it in the client's daemon.
+        self._pyroDaemon.unregister(self)
+        self._callback._pyroRelease()
+
+
+def is_seconds(amount):
+    """True for an int or float from 0 to MAX_WORK (bool is an int, but not a duration)."""
+    return isinstance(amount, (int, float)) and not isinstance(amount, bool) and 0 <= amount <= MAX_WORK
+
+
+def connect(callback):
+    """Connect to the client, retrying a busy or slow one; a refused connection means it is gone."""
+    delay = 0.05
+    deadline = time.time() + Pyro4.config.COMMTIMEOUT * 2
+    while True:
+        try:
+            callback._pyroBind()
+            return
+        except Pyro4.errors.CommunicationError as x:
+            # Nothing was sent yet, so trying again cannot deliver done() twice.
+            if isinstance(x.__cause__, ConnectionRefusedError) or time.time() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
+class CallbackServer(object):
+    """Creates a worker for every client request."""
+
+    def __init__(self):
+        self._workers = 0
+        self._lock = threading.Lock()
+
+    @Pyro4.expose
+    def addworker(self, callback):
+        # The client passes its callback object, and because it is registered with
+        # the client's daemon, it arrives here as a Pyro proxy (AutoProxy). An object
+        # that is not registered arrives as a plain dict and could never be called.
+        if not isinstance(callback, Pyro4.Proxy):
+            raise TypeError("addworker needs a proxy to a callback object, not %s" % type(callback).__name__)
+        # A proxy that crosses the wire carries no HMAC key of ours, nor our timeout
+        # for certain, so set both here.
+        callback._pyroHmacKey = HMAC_KEY
+        callback._pyroTimeout = Pyro4.config.COMMTIMEOUT
+        with self._lock:
+            self._workers += 1
+            number = self._workers
+        worker = Worker(number, callback)
+        self._pyroDaemon.register(worker)
+        say("Worker %d created." % number)
+        # Returning a registered object sends the client a proxy to it (AutoProxy).
+        return worker
+
+
+def serve(host, port, servertype, use_ns):
+    Pyro4.config.SERVERTYPE = servertype
+    try:
+        daemon = Pyro4.Daemon(host=host, port=port)
+    except OSError as x:
+        sys.exit("server: cannot listen on %s port %d: %s" % (host, port, x.strerror or x))
+    daemon._pyroHmacKey = HMAC_KEY
+    uri = daemon.register(CallbackServer(), OBJECT_ID)
+    if use_ns:
+        try:
+            with Pyro4.locateNS(hmac_key=HMAC_KEY) as ns:
+                ns.register(OBJECT_ID, uri)
+        except Pyro4.errors.PyroError as x:
+            sys.exit("server: cannot register %s in the name server (PYRO_NS_HOST=%s, PYRO_NS_PORT=%d): %s"
+                     % (OBJECT_ID, Pyro4.config.NS_HOST, Pyro4.config.NS_PORT, x))
+        say("Registered %s in the name server." % OBJECT_ID)
+    say("Server URI: %s" % uri)
+    say("Callback server running (%s server type). Press Ctrl-C to stop." % servertype)
+    with daemon:
+        # requestLoop ends by itself on Ctrl-C, and SIGTERM is turned into one.
+        daemon.requestLoop()
+    if use_ns:
+        try:
+            with Pyro4.locateNS(hmac_key=HMAC_KEY) as ns:
+                ns.remove(OBJECT_ID)
+        except Pyro4.errors.PyroError:
+            pass  # the name server may be gone already
+    say("Server stopped.")
+
+
+def port_number(text):
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise ValueError(text)
+    return port
+
+
+def concrete_host(text):
+    # A daemon bound to 0.0.0.0 puts 0.0.0.0 into every URI it hands out, and the
+    # client would then send its calls to itself. So ask for a real address instead.
+    if text in ("0.0.0.0", "::", ""):
+        raise argparse.ArgumentTypeError("%r listens everywhere but is no address a client can call; "
+                                         "give this machine's address as clients see it" % text)
+    return text
+
+
+def stop(signum, frame):
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Callback example server: creates workers that call the client back.")
+    parser.add_argument("--host", type=concrete_host, default="localhost",
+                        help="address to listen on and put in the URI (default: localhost)")
+    parser.add_argument("--port", type=port_number, default=DEFAULT_PORT,
+                        help="port to listen on, 0 for any free port (default: %d)" % DEFAULT_PORT)
+    parser.add_argument("--ns", action="store_true",
+                        help="also register %s in the Pyro4 name server (found through PYRO_NS_HOST and PYRO_NS_PORT)" % OBJECT_ID)
+    parser.add_argument("--servertype", choices=["thread", "multiplex"], default=Pyro4.config.SERVERTYPE,
+                        help="Pyro4 server type (default: %(default)s)")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        serve(args.host, args.port, args.servertype, args.ns)
+    except KeyboardInterrupt:
+        say("Server stopped.")

@@ -1,0 +1,131 @@
+"""callback/: workers started with oneway calls report back with done(number)."""
+import signal
+import time
+
+import Pyro4
+import pytest
+
+from conftest import daemon_uri, done_numbers
+
+
+@pytest.mark.parametrize("servertype", ["thread", "multiplex"])
+def test_every_worker_calls_back_once(start_server, run_client, servertype):
+    server = start_server("callback", "--servertype", servertype)
+    client = run_client("callback", server.uri, "--workers", "5", "--work", "0.2", "--servertype", servertype)
+    assert client.returncode == 0, client.stderr
+    assert sorted(done_numbers(client.stdout)) == [1, 2, 3, 4, 5]
+    assert client.stdout.splitlines()[-1] == "All 5 workers reported back. Done."
+    assert client.stderr == ""
+
+
+def test_default_work_is_random_whole_seconds(server, run_client):
+    client = run_client("callback", server.uri, "--workers", "3")
+    assert client.returncode == 0, client.stderr
+    assert sorted(done_numbers(client.stdout)) == [1, 2, 3]
+    for number in (1, 2, 3):
+        amount = server.wait_for(r"Worker %d busy for (\d+) seconds" % number).group(1)
+        assert 1 <= int(amount) <= 5
+
+
+def test_server_keeps_serving_the_next_client(server, run_client):
+    first = run_client("callback", server.uri, "--workers", "3", "--work", "0")
+    second = run_client("callback", server.uri, "--workers", "4", "--work", "0")
+    assert (first.returncode, second.returncode) == (0, 0)
+    assert sorted(done_numbers(first.stdout)) == [1, 2, 3]
+    assert sorted(done_numbers(second.stdout)) == [4, 5, 6, 7]
+
+
+def test_finished_workers_leave_the_daemon(server, run_client):
+    client = run_client("callback", server.uri, "--workers", "20", "--work", "0")
+    assert client.returncode == 0, client.stderr
+    server.wait_for("Worker 20 done")
+    with Pyro4.Proxy(daemon_uri(server.uri)) as daemon:
+        assert sorted(daemon.registered()) == ["Pyro.Daemon", "example.callback"]
+
+
+def test_name_server_mode(nameserver, start_server, run_client):
+    server = start_server("callback", "--ns", env=nameserver)
+    server.wait_for("Registered example.callback in the name server")
+    client = run_client("callback", "PYRONAME:example.callback", "--workers", "2", "--work", "0", env=nameserver)
+    assert client.returncode == 0, client.stderr
+    assert sorted(done_numbers(client.stdout)) == [1, 2]
+
+
+def test_client_gives_up_at_its_timeout(server, run_client):
+    client = run_client("callback", server.uri, "--workers", "2", "--work", "5", "--timeout", "0.5")
+    assert client.returncode == 1
+    assert client.stderr.strip() == "client: timed out after 0.5 s: received 0 of 2 callbacks"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_server_stops_cleanly(server, signum):
+    server.signal(signum)
+    assert server.wait(10) == 0
+    assert server.stdout.splitlines()[-1] == "Server stopped."
+    assert server.stderr == ""
+
+
+def test_client_stops_cleanly_on_ctrl_c(server, spawn):
+    client = spawn("callback/client.py", server.uri, "--workers", "1", "--work", "30")
+    client.wait_for("waiting for their callbacks")
+    client.signal(signal.SIGINT)
+    assert client.wait(10) == 130
+    assert client.stderr.strip() == "client: interrupted"
+
+
+def test_help_explains_every_option(spawn):
+    for script in ("callback/server.py", "callback/client.py"):
+        helper = spawn(script, "--help")
+        assert helper.wait(10) == 0
+        for option in ("--host", "--servertype"):
+            assert option in helper.stdout
+
+
+@pytest.mark.parametrize("args", [
+    ["--workers", "0"], ["--workers", "x"], ["--timeout", "0"], ["--timeout", "-1"],
+    ["--work", "-1"], ["--work", "nan"], ["--host", "0.0.0.0"], ["not a uri"],
+])
+def test_client_rejects_bad_arguments(run_client, args):
+    client = run_client("callback", *args) if args == ["not a uri"] else run_client("callback", "PYRO:x@localhost:1", *args)
+    assert client.returncode == 2
+    assert "usage:" in client.stderr and "Traceback" not in client.stderr
+
+
+@pytest.mark.parametrize("args", [["--port", "-1"], ["--port", "65536"], ["--port", "x"], ["--host", "0.0.0.0"],
+                                  ["--servertype", "select"]])
+def test_server_rejects_bad_arguments(spawn, args):
+    server = spawn("callback/server.py", *args)
+    assert server.wait(10) == 2
+    assert "usage:" in server.stderr and "Traceback" not in server.stderr
+
+
+@pytest.mark.parametrize("servertype", ["thread", "multiplex"])
+def test_client_does_not_wait_out_the_poll_timeout(server, spawn, servertype):
+    # Pyro4's request loop re-checks its condition only every POLLTIMEOUT (2.0 s by
+    # default); the client shortens it. The benchmark measures the real figure.
+    client = spawn("callback/client.py", server.uri, "--workers", "1", "--work", "0.2", "--servertype", servertype)
+    client.wait_for("worker 1 reports work is done")
+    started = time.monotonic()
+    assert client.wait(10) == 0
+    assert time.monotonic() - started < 1.0
+
+
+def test_no_server_is_one_clear_line(run_client, free_port):
+    uri = "PYRO:example.callback@localhost:%d" % free_port
+    client = run_client("callback", uri, "--workers", "1", timeout=5)
+    assert client.returncode == 1
+    assert client.stderr.startswith("client: lost the server at %s: cannot connect to " % uri)
+    assert "Connection refused" in client.stderr and len(client.stderr.splitlines()) == 1
+
+
+def test_no_name_server_is_one_clear_line(run_client, free_port):
+    client = run_client("callback", "PYRONAME:example.callback", env={"PYRO_NS_PORT": str(free_port)}, timeout=5)
+    assert client.returncode == 1
+    assert client.stderr.startswith("client: cannot look up PYRONAME:example.callback (name server at ")
+    assert "PYRO_NS_PORT=%d" % free_port in client.stderr and len(client.stderr.splitlines()) == 1
+
+
+def test_unknown_name_is_one_clear_line(run_client, nameserver):
+    client = run_client("callback", "PYRONAME:example.callback", env=nameserver, timeout=5)
+    assert client.returncode == 1
+    assert "unknown name: example.callback" in client.stderr and len(client.stderr.splitlines()) == 1
