@@ -54,7 +54,13 @@ class CallbackHandler(object):
         self.lock = threading.Lock()
 
     @Pyro4.expose
+    @Pyro4.oneway
     def done(self, number):
+        # oneway: the worker does not wait for a reply. So the client may exit as
+        # soon as the last done() has been counted, with no reply left unsent.
+        if not isinstance(number, int) or isinstance(number, bool):
+            print("client: ignored done(%r): not a worker number" % (number,), file=sys.stderr, flush=True)
+            return
         line = "callback: worker %d reports work is done!" % number
         # The thread server runs each connection in a thread of its own, so
         # several done() calls can run at the same moment. An unlocked "+= 1"

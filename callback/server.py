@@ -83,8 +83,8 @@ class Worker(object):
     def call_back(self):
         try:
             connect(self._callback)
-            self._callback.done(self._number)
-            say("Worker %d done, the client has been told." % self._number)
+            self._callback.done(self._number)  # oneway, so only a failure to connect is reported
+            say("Worker %d done, called the client back." % self._number)
         except Pyro4.errors.CommunicationError as x:
             say("Worker %d: callback failed: %s" % (self._number, x))
         except Exception as x:

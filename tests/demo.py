@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = [("callback", ["--workers", "3", "--work", "1"])]
+EXAMPLES = [("callback", ["--workers", "3", "--work", "1"]), ("callback2", ["--workers", "2"])]
 
 
 def relay(stream, label, found=None):

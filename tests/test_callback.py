@@ -38,7 +38,7 @@ def test_server_keeps_serving_the_next_client(server, run_client):
 def test_finished_workers_leave_the_daemon(server, run_client):
     client = run_client("callback", server.uri, "--workers", "20", "--work", "0")
     assert client.returncode == 0, client.stderr
-    server.wait_for("Worker 20 done")
+    server.wait_for("Worker 20 done, called the client back")
     with Pyro4.Proxy(daemon_uri(server.uri)) as daemon:
         assert sorted(daemon.registered()) == ["Pyro.Daemon", "example.callback"]
 

@@ -1,0 +1,117 @@
+"""callback2/: @Pyro4.callback logs a callback's crash on the client too; AutoProxy both ways."""
+import re
+import threading
+
+import Pyro4
+import Pyro4.errors
+import pytest
+
+from conftest import daemon_uri
+
+WARNING = re.compile(r"^WARNING Pyro4\.(?:threadpool|multiplex)server: error during handleRequest: ", re.M)
+
+
+@pytest.mark.parametrize("servertype", ["thread", "multiplex"])
+def test_only_the_callback_method_is_logged_on_the_client(start_server, run_client, servertype):
+    server = start_server("callback2", "--servertype", servertype)
+    client = run_client("callback2", server.uri, "--workers", "3", "--servertype", servertype)
+    assert client.returncode == 0, client.stderr
+    assert client.stdout.count("callback: call1 arrived") == 3
+    assert client.stdout.count("callback: call2 arrived") == 3
+    assert client.stdout.splitlines()[-1] == "All 6 callbacks arrived. Done."
+    # One warning per worker, each with the ZeroDivisionError raised in call2; none for call1.
+    warnings = WARNING.split(client.stderr)[1:]
+    assert len(WARNING.findall(client.stderr)) == 3
+    for warning in warnings:
+        assert 'in call2' in warning and warning.rstrip().endswith("ZeroDivisionError: integer division or modulo by zero")
+    assert "in call1" not in client.stderr
+
+
+@pytest.mark.parametrize("servertype", ["thread", "multiplex"])
+def test_server_prints_both_remote_tracebacks(start_server, run_client, servertype):
+    server = start_server("callback2", "--servertype", servertype)
+    client = run_client("callback2", server.uri, "--workers", "2")
+    assert client.returncode == 0, client.stderr
+    server.wait_for("Worker 1 done")
+    server.wait_for("Worker 2 done")
+    assert server.stdout.count("the callback raised, remote traceback follows:") == 4
+    assert server.stdout.count("+--- This exception occured remotely (Pyro) - Remote traceback:") == 4
+    assert len(re.findall(r"in call1\n", server.stdout)) == 2
+    assert len(re.findall(r"in call2\n", server.stdout)) == 2
+
+
+def test_no_worker_stays_registered(start_server, run_client):
+    server = start_server("callback2")
+    client = run_client("callback2", server.uri, "--workers", "10")
+    assert client.returncode == 0, client.stderr
+    server.wait_for("Worker 10 done")
+    with Pyro4.Proxy(daemon_uri(server.uri)) as daemon:
+        assert sorted(daemon.registered()) == ["Pyro.Daemon", "example.callback2"]
+
+
+def test_server_keeps_serving_the_next_client(start_server, run_client):
+    server = start_server("callback2")
+    for _ in range(2):
+        client = run_client("callback2", server.uri, "--workers", "2", "--servertype", "multiplex")
+        assert client.returncode == 0, client.stderr
+
+
+def test_name_server_mode(nameserver, start_server, run_client):
+    server = start_server("callback2", "--ns", env=nameserver)
+    server.wait_for("Registered example.callback2 in the name server")
+    client = run_client("callback2", "PYRONAME:example.callback2", env=nameserver)
+    assert client.returncode == 0, client.stderr
+
+
+class Recorder(object):
+    """Stands in for the server: keeps the callback proxy, and its workers do nothing."""
+
+    def __init__(self):
+        self.callbacks = []
+        self.arrived = threading.Event()
+
+    @Pyro4.expose
+    def addworker(self, callback):
+        self.callbacks.append(callback)
+        self.arrived.set()
+        worker = Idle()
+        self._pyroDaemon.register(worker)
+        return worker
+
+
+class Idle(object):
+    @Pyro4.expose
+    @Pyro4.oneway
+    def work(self):
+        pass
+
+
+@pytest.fixture
+def recorder():
+    """A bare Pyro4 server in the test process, to call the real client's handler by hand."""
+    daemon = Pyro4.Daemon(host="localhost")
+    recorder = Recorder()
+    recorder.uri = daemon.register(recorder, "example.callback2")
+    loop = threading.Thread(target=daemon.requestLoop, daemon=True)
+    loop.start()
+    yield recorder
+    daemon.shutdown()
+
+
+@pytest.mark.parametrize("servertype", ["thread", "multiplex"])
+def test_a_call_after_call2_meets_a_closed_connection_once(recorder, spawn, servertype):
+    client = spawn("callback2/client.py", str(recorder.uri), "--workers", "2", "--servertype", servertype)
+    assert recorder.arrived.wait(10)
+    callback = recorder.callbacks[0]
+    callback._pyroTimeout = 5
+    with pytest.raises(ZeroDivisionError):
+        callback.call1()  # a plain method: the connection stays open
+    with pytest.raises(ZeroDivisionError):
+        callback.call2()  # @callback: the client logs it and closes the connection
+    with pytest.raises(Pyro4.errors.ConnectionClosedError):
+        callback.call1()  # a third call through the same proxy meets the closed connection
+    with pytest.raises(ZeroDivisionError):
+        callback.call1()  # and the next one reconnects
+    client.wait_for("callback: call1 arrived", timeout=5)
+    assert [line.split()[1] for line in client.lines["stdout"] if line.startswith("callback:")] == ["call1", "call2", "call1"]
+    assert len(WARNING.findall(client.stderr)) == 1
