@@ -33,8 +33,8 @@ if "PYRO_POLLTIMEOUT" not in os.environ:
     # server runs done() inside its loop and checks the condition right after.)
     Pyro4.config.POLLTIMEOUT = 0.05
 if "PYRO_COMMTIMEOUT" not in os.environ:
-    # Calls to a server that stopped answering fail after 5 s instead of hanging.
-    Pyro4.config.COMMTIMEOUT = 5.0
+    # Calls to a server that stopped answering fail after 3 s instead of hanging.
+    Pyro4.config.COMMTIMEOUT = 3.0
 if "PYRO_THREADPOOL_SIZE" not in os.environ:
     # Each worker calls back over a connection of its own, and the thread server
     # serves every connection in its own thread: 40 by default, after which
@@ -62,18 +62,27 @@ class CallbackHandler(object):
             print("client: ignored done(%r): not a worker number" % (number,), file=sys.stderr, flush=True)
             return
         line = "callback: worker %d reports work is done!" % number
-        # The thread server runs each connection in a thread of its own, so
-        # several done() calls can run at the same moment. An unlocked "+= 1"
-        # can then lose a count, and the client would wait forever. The lock
-        # also keeps the printed lines from running into each other.
+        # Each oneway call runs in a thread of its own, so several done() calls
+        # can run at the same moment. An unlocked "+= 1" can then lose a count,
+        # and the client would wait forever. The lock also keeps printed lines
+        # whole, and printing before counting means that once the loop sees the
+        # last count, the last line is out too.
         with self.lock:
-            self.received += 1
             if not self.quiet:
                 print(line, flush=True)
+            self.received += 1
 
     def waiting(self):
         """The loop condition: serve until every worker has called back."""
         return self.received < self.expected
+
+
+def report_thread_error(args):
+    """One line instead of a traceback when a oneway call fails in its own thread."""
+    # done() is oneway, and Pyro4 runs each oneway call in a new thread: a call
+    # with the wrong arguments would otherwise end in Python's thread traceback.
+    print("client: error in a oneway call: %s: %s" % (args.exc_type.__name__, args.exc_value),
+          file=sys.stderr, flush=True)
 
 
 def callback_host(server_uri):
@@ -185,6 +194,7 @@ if __name__ == "__main__":
                         help="server type of the callback daemon (default: %(default)s)")
     parser.add_argument("--quiet", action="store_true", help="print no line for each callback")
     args = parser.parse_args()
+    threading.excepthook = report_thread_error
     try:
         run(args.uri, args.workers, args.work, args.timeout, args.host, args.servertype, args.quiet)
     except KeyboardInterrupt:

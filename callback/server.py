@@ -36,6 +36,10 @@ if "PYRO_THREADPOOL_SIZE" not in os.environ:
     # hold a thread until COMMTIMEOUT drops them, so allow many more.
     Pyro4.config.THREADPOOL_SIZE = 500
 
+# Not set here, on purpose: SERIALIZERS_ACCEPTED. Pyro4 4.82 accepts serpent,
+# marshal and json, never pickle, which would let a caller run code in this
+# process. Keep that default.
+
 HMAC_KEY = os.environ.get("PYRO_HMAC_KEY")  # the variable Pyro4's name server tools read too
 
 output_lock = threading.Lock()
@@ -70,25 +74,27 @@ class Worker(object):
             say("Worker %d: already working, ignored a second work() call." % self._number)
             return
         if not is_seconds(amount):
-            say("Worker %d: refused work(%r): not a number of seconds from 0 to %d." % (self._number, amount, MAX_WORK))
             self.retire()
+            say("Worker %d: refused work(%r): not a number of seconds from 0 to %d." % (self._number, amount, MAX_WORK))
             return
         say("Worker %d busy for %g seconds..." % (self._number, amount))
         time.sleep(amount)
         try:
-            self.call_back()
+            outcome = self.call_back()
         finally:
             self.retire()
+        say(outcome)  # only now, so that whoever reads it finds the worker gone
 
     def call_back(self):
+        """Call the client back, and return the line that says how it went."""
         try:
             connect(self._callback)
             self._callback.done(self._number)  # oneway, so only a failure to connect is reported
-            say("Worker %d done, called the client back." % self._number)
+            return "Worker %d done, called the client back." % self._number
         except Pyro4.errors.CommunicationError as x:
-            say("Worker %d: callback failed: %s" % (self._number, x))
+            return "Worker %d: callback failed: %s" % (self._number, x)
         except Exception as x:
-            say("Worker %d: callback raised %s: %s" % (self._number, type(x).__name__, x))
+            return "Worker %d: callback raised %s: %s" % (self._number, type(x).__name__, x)
 
     def retire(self):
         # A finished worker leaves the daemon, and its connection to the client
@@ -100,6 +106,14 @@ class Worker(object):
 def is_seconds(amount):
     """True for an int or float from 0 to MAX_WORK (bool is an int, but not a duration)."""
     return isinstance(amount, (int, float)) and not isinstance(amount, bool) and 0 <= amount <= MAX_WORK
+
+
+def report_thread_error(args):
+    """One line instead of a traceback when a oneway call fails in its own thread."""
+    # Pyro4 runs each oneway call in a new thread, so an exception there, such as
+    # a TypeError from a work() call with the wrong arguments, never reaches the
+    # caller and would end in Python's thread traceback.
+    say("Error in a oneway call: %s: %s" % (args.exc_type.__name__, args.exc_value))
 
 
 def connect(callback):
@@ -129,7 +143,9 @@ class CallbackServer(object):
     def addworker(self, callback):
         # The client passes its callback object, and because it is registered with
         # the client's daemon, it arrives here as a Pyro proxy (AutoProxy). An object
-        # that is not registered arrives as a plain dict and could never be called.
+        # that is not registered is no proxy: it travels as a dict, and arrives as a
+        # plain dict of its attributes or, with its class name in it, is refused by
+        # Pyro4 on arrival. It could never be called back, so refuse all but a proxy.
         if not isinstance(callback, Pyro4.Proxy):
             raise TypeError("addworker needs a proxy to a callback object, not %s" % type(callback).__name__)
         # A proxy that crosses the wire carries no HMAC key of ours, nor our timeout
@@ -208,6 +224,7 @@ if __name__ == "__main__":
                         help="Pyro4 server type (default: %(default)s)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, stop)
+    threading.excepthook = report_thread_error
     try:
         serve(args.host, args.port, args.servertype, args.ns)
     except KeyboardInterrupt:

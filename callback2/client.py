@@ -24,20 +24,23 @@ DEFAULT_URI = "PYRO:example.callback2@localhost:9124"
 
 # Every setting below is only a default: a PYRO_<NAME> environment variable still wins.
 if "PYRO_LOGLEVEL" not in os.environ:
-    # @callback only makes Pyro4 log the error, at level WARNING, so logging must
-    # be on. Without PYRO_LOGLEVEL, "import Pyro4" set the Pyro4 logger's level to
-    # 9999, which silences it whatever the root logger says: set it again here,
-    # after the import. (With PYRO_LOGLEVEL, Pyro4 set up its own logging.)
+    # @callback only makes Pyro4 log the error, as a warning, so logging must be
+    # on. Without PYRO_LOGLEVEL, "import Pyro4" has set the "Pyro4" logger's level
+    # to 9999, which silences all of Pyro4 whatever the root logger says, so set
+    # levels here, after the import. The warning comes from the socket server
+    # that ran the call; the rest of Pyro4 stays quiet, so that our own one-line
+    # errors are not doubled. (With PYRO_LOGLEVEL, Pyro4 set up its own logging.)
     logging.basicConfig(stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("Pyro4").setLevel(logging.WARNING)
+    for name in ("Pyro4.threadpoolserver", "Pyro4.multiplexserver"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 if "PYRO_POLLTIMEOUT" not in os.environ:
     # The thread server checks loopCondition only between its waits for a new
     # connection, each a select() of up to POLLTIMEOUT seconds (2.0 by default).
     # A short wait ends the loop within 0.05 s of the moment it is done.
     Pyro4.config.POLLTIMEOUT = 0.05
 if "PYRO_COMMTIMEOUT" not in os.environ:
-    # Calls to a server that stopped answering fail after 5 s instead of hanging.
-    Pyro4.config.COMMTIMEOUT = 5.0
+    # Calls to a server that stopped answering fail after 3 s instead of hanging.
+    Pyro4.config.COMMTIMEOUT = 3.0
 if "PYRO_THREADPOOL_SIZE" not in os.environ:
     # Every worker calls back over a connection of its own, and the thread server
     # gives each connection a thread: 40 by default, then "no free workers".
@@ -54,10 +57,11 @@ class CallbackHandler(object):
         self.lock = threading.Lock()
 
     def arrived(self, name):
-        # Callbacks run in several threads at once: record and print under a lock.
+        # Callbacks run in several threads at once: print and record under a lock,
+        # and print first, so that the line is out before the loop sees the count.
         with self.lock:
-            self.calls.append(name)
             print("callback: %s arrived, and it is about to divide by zero" % name, flush=True)
+            self.calls.append(name)
 
     @Pyro4.expose
     def call1(self):
@@ -138,6 +142,9 @@ def run(uri, workers, timeout, host, servertype):
         sys.exit("client: lost the server at %s: %s" % (server_uri, x))
     except Exception as x:
         sys.exit("client: the server at %s refused: %s: %s" % (server_uri, type(x).__name__, x))
+
+    with handler.lock:  # callbacks may be printing already
+        print("Started %d workers, waiting for their callbacks..." % workers, flush=True)
 
     loop.join(timeout)
     if loop.is_alive():

@@ -38,6 +38,10 @@ if "PYRO_THREADPOOL_SIZE" not in os.environ:
     # hold a thread until COMMTIMEOUT drops them, so allow many more.
     Pyro4.config.THREADPOOL_SIZE = 500
 
+# Not set here, on purpose: SERIALIZERS_ACCEPTED. Pyro4 4.82 accepts serpent,
+# marshal and json, never pickle, which would let a caller run code in this
+# process. Keep that default.
+
 HMAC_KEY = os.environ.get("PYRO_HMAC_KEY")  # the variable Pyro4's name server tools read too
 
 output_lock = threading.Lock()
@@ -72,6 +76,14 @@ class Worker(object):
             return
         say("Worker %d calls the client back." % self._number)
         try:
+            outcome = self.call_back()
+        finally:
+            self.retire()
+        say(outcome)  # only now, so that whoever reads it finds the worker gone
+
+    def call_back(self):
+        """Make both calls, print what each raised, and return the line that ends it."""
+        try:
             connect(self._callback)
             # Both calls go through the same proxy, so the same connection. After
             # call2, a @callback method that raised, the client's Pyro4 closes that
@@ -89,16 +101,22 @@ class Worker(object):
                     # getPyroTraceback() shows ours and theirs.
                     say("Worker %d: the callback raised, remote traceback follows:\n%s"
                         % (self._number, "".join(Pyro4.util.getPyroTraceback()).rstrip()))
-            say("Worker %d done." % self._number)
+            return "Worker %d done." % self._number
         except Pyro4.errors.CommunicationError as x:
-            say("Worker %d: callback failed: %s" % (self._number, x))
-        finally:
-            self.retire()
+            return "Worker %d: callback failed: %s" % (self._number, x)
 
     def retire(self):
         # A finished worker leaves the daemon and drops its connection to the client.
         self._pyroDaemon.unregister(self)
         self._callback._pyroRelease()
+
+
+def report_thread_error(args):
+    """One line instead of a traceback when a oneway call fails in its own thread."""
+    # Pyro4 runs each oneway call in a new thread, so an exception there, such as
+    # a TypeError from a work() call with the wrong arguments, never reaches the
+    # caller and would end in Python's thread traceback.
+    say("Error in a oneway call: %s: %s" % (args.exc_type.__name__, args.exc_value))
 
 
 def connect(callback):
@@ -127,7 +145,8 @@ class CallbackServer(object):
     @Pyro4.expose
     def addworker(self, callback):
         # The client's callback object is registered in the client's daemon, so it
-        # arrives as a proxy (AutoProxy). An unregistered one arrives as a plain dict.
+        # arrives as a proxy (AutoProxy). An unregistered one is no proxy: it travels
+        # as a dict, and arrives as a plain one or is refused by Pyro4 on arrival.
         if not isinstance(callback, Pyro4.Proxy):
             raise TypeError("addworker needs a proxy to a callback object, not %s" % type(callback).__name__)
         # A proxy that crosses the wire carries no HMAC key of ours, nor our timeout.
@@ -206,6 +225,7 @@ if __name__ == "__main__":
                         help="Pyro4 server type (default: %(default)s)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, stop)
+    threading.excepthook = report_thread_error
     try:
         serve(args.host, args.port, args.servertype, args.ns)
     except KeyboardInterrupt:

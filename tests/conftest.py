@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import Pyro4
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,8 +49,8 @@ class Process(object):
         with self.changed:
             return "\n".join(self.lines["stderr"])
 
-    def wait_for(self, pattern, timeout=10, stream="stdout"):
-        """Wait until a line matches the regex, and return the match."""
+    def wait_for(self, pattern, timeout=10, stream="stdout", count=1):
+        """Wait until count lines match the regex, and return the last match."""
         deadline = time.monotonic() + timeout
         with self.changed:
             seen = 0
@@ -58,7 +59,9 @@ class Process(object):
                 for line in lines[seen:]:
                     match = re.search(pattern, line)
                     if match:
-                        return match
+                        count -= 1
+                        if count == 0:
+                            return match
                 seen = len(lines)
                 left = deadline - time.monotonic()
                 if left <= 0 or (self.popen.poll() is not None and not any(r.is_alive() for r in self.readers)):
@@ -155,3 +158,38 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(("localhost", 0))
         return sock.getsockname()[1]
+
+
+class Recorder(object):
+    """Stands in for a server: keeps every callback proxy it gets, and never calls back."""
+
+    def __init__(self):
+        self.callbacks = []
+        self.arrived = threading.Event()
+
+    @Pyro4.expose
+    def addworker(self, callback):
+        self.callbacks.append(callback)
+        self.arrived.set()
+        worker = IdleWorker()
+        self._pyroDaemon.register(worker)
+        return worker
+
+
+class IdleWorker(object):
+    @Pyro4.expose
+    @Pyro4.oneway
+    def work(self, *args):
+        pass
+
+
+@pytest.fixture
+def recorder():
+    """A bare Pyro4 server in the test process, for calling a real client's handler by hand."""
+    daemon = Pyro4.Daemon(host="localhost")
+    recorder = Recorder()
+    recorder.uri = str(daemon.register(recorder, "example.recorder"))
+    recorder.daemon = daemon
+    threading.Thread(target=daemon.requestLoop, daemon=True).start()
+    yield recorder
+    daemon.shutdown()

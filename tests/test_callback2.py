@@ -1,6 +1,5 @@
 """callback2/: @Pyro4.callback logs a callback's crash on the client too; AutoProxy both ways."""
 import re
-import threading
 
 import Pyro4
 import Pyro4.errors
@@ -63,44 +62,9 @@ def test_name_server_mode(nameserver, start_server, run_client):
     assert client.returncode == 0, client.stderr
 
 
-class Recorder(object):
-    """Stands in for the server: keeps the callback proxy, and its workers do nothing."""
-
-    def __init__(self):
-        self.callbacks = []
-        self.arrived = threading.Event()
-
-    @Pyro4.expose
-    def addworker(self, callback):
-        self.callbacks.append(callback)
-        self.arrived.set()
-        worker = Idle()
-        self._pyroDaemon.register(worker)
-        return worker
-
-
-class Idle(object):
-    @Pyro4.expose
-    @Pyro4.oneway
-    def work(self):
-        pass
-
-
-@pytest.fixture
-def recorder():
-    """A bare Pyro4 server in the test process, to call the real client's handler by hand."""
-    daemon = Pyro4.Daemon(host="localhost")
-    recorder = Recorder()
-    recorder.uri = daemon.register(recorder, "example.callback2")
-    loop = threading.Thread(target=daemon.requestLoop, daemon=True)
-    loop.start()
-    yield recorder
-    daemon.shutdown()
-
-
 @pytest.mark.parametrize("servertype", ["thread", "multiplex"])
 def test_a_call_after_call2_meets_a_closed_connection_once(recorder, spawn, servertype):
-    client = spawn("callback2/client.py", str(recorder.uri), "--workers", "2", "--servertype", servertype)
+    client = spawn("callback2/client.py", recorder.uri, "--workers", "2", "--servertype", servertype)
     assert recorder.arrived.wait(10)
     callback = recorder.callbacks[0]
     callback._pyroTimeout = 5
@@ -112,6 +76,7 @@ def test_a_call_after_call2_meets_a_closed_connection_once(recorder, spawn, serv
         callback.call1()  # a third call through the same proxy meets the closed connection
     with pytest.raises(ZeroDivisionError):
         callback.call1()  # and the next one reconnects
-    client.wait_for("callback: call1 arrived", timeout=5)
+    client.wait_for("^callback: ", count=3)
     assert [line.split()[1] for line in client.lines["stdout"] if line.startswith("callback:")] == ["call1", "call2", "call1"]
+    client.wait_for("^WARNING", stream="stderr")
     assert len(WARNING.findall(client.stderr)) == 1

@@ -1,0 +1,274 @@
+"""Faults, hostile input and security: nothing hangs, nothing is lost, every error is one clear line."""
+import re
+import signal
+import socket
+
+import Pyro4
+import Pyro4.errors
+import pytest
+
+from conftest import daemon_uri
+
+KEY = "a shared secret"
+OBJECT_IDS = {"callback": "example.callback", "callback2": "example.callback2"}
+QUICK = {"callback": ["--work", "0", "--timeout", "15"], "callback2": ["--timeout", "15"]}  # a run without waiting
+
+
+@pytest.fixture(params=["callback", "callback2"])
+def example(request):
+    """Each example pair in turn."""
+    return request.param
+
+
+def raw_proxy(uri, key=None):
+    """A plain Pyro4 proxy, as any program on the network could make one."""
+    proxy = Pyro4.Proxy(uri)
+    proxy._pyroTimeout = 5
+    proxy._pyroHmacKey = key
+    return proxy
+
+
+def dead_callback(port):
+    """A proxy to a callback object on a port where nothing listens."""
+    return Pyro4.Proxy("PYRO:obj_gone@localhost:%d" % port)
+
+
+def assert_only_the_server_is_registered(server, example, key=None):
+    with raw_proxy(daemon_uri(server.uri), key) as daemon:
+        assert sorted(daemon.registered()) == ["Pyro.Daemon", OBJECT_IDS[example]]
+
+
+def assert_one_clear_line(process):
+    assert len(process.stderr.splitlines()) == 1, process.stderr
+    assert "Traceback" not in process.stderr + process.stdout
+
+
+# Faults
+
+def test_killed_client_is_reported_and_its_workers_forgotten(server, spawn, run_client):
+    client = spawn("callback/client.py", server.uri, "--workers", "3", "--work", "1")
+    client.wait_for("waiting for their callbacks")
+    client.kill()
+    for number in (1, 2, 3):
+        line = server.wait_for(r"^Worker %d: callback failed: " % number).string
+        assert re.match(r"^Worker \d: callback failed: cannot connect to \('127\.0\.0\.1', \d+\): .*Connection refused$", line)
+    assert "Traceback" not in server.stdout + server.stderr
+    assert_only_the_server_is_registered(server, "callback")
+    assert run_client("callback", server.uri, "--work", "0").returncode == 0
+
+
+def test_unreachable_callback_is_one_line_and_the_worker_leaves(example, start_server, run_client, free_port):
+    server = start_server(example)
+    with raw_proxy(server.uri) as callback_server:
+        with callback_server.addworker(dead_callback(free_port)) as worker:
+            worker.work(0) if example == "callback" else worker.work()
+    line = server.wait_for(r"^Worker 1: callback failed: ").string
+    assert line.endswith("Connection refused")
+    assert "Traceback" not in server.stdout + server.stderr
+    assert_only_the_server_is_registered(server, example)
+    assert run_client(example, server.uri, *QUICK[example]).returncode == 0
+
+
+def test_client_stops_at_its_timeout_when_the_server_is_killed(server, spawn):
+    client = spawn("callback/client.py", server.uri, "--workers", "2", "--work", "5", "--timeout", "1")
+    client.wait_for("waiting for their callbacks")
+    server.kill()
+    assert client.wait(10) == 1
+    assert client.stderr == "client: timed out after 1 s: received 0 of 2 callbacks"
+
+
+def test_client2_stops_at_its_timeout_when_the_server_is_gone(recorder, spawn):
+    client = spawn("callback2/client.py", recorder.uri, "--workers", "2", "--timeout", "1")
+    client.wait_for("waiting for their callbacks")
+    recorder.daemon.shutdown()
+    assert client.wait(10) == 1
+    assert client.stderr == "client: timed out after 1 s: received 0 of 4 callbacks"
+
+
+@pytest.fixture
+def silent_port():
+    """A port that accepts connections and never answers."""
+    with socket.socket() as listener:
+        listener.bind(("localhost", 0))
+        listener.listen(5)
+        yield listener.getsockname()[1]
+
+
+@pytest.mark.parametrize("case", ["no server", "another example's server", "a port that never answers",
+                                  "no name server"])
+def test_nothing_to_talk_to_is_one_line_within_5s(example, case, run_client, start_server, free_port, silent_port):
+    env = None
+    if case == "no server":
+        uri = "PYRO:%s@localhost:%d" % (OBJECT_IDS[example], free_port)
+    elif case == "another example's server":
+        other = start_server("callback2" if example == "callback" else "callback")
+        uri = re.sub(r"@.*", "@" + other.uri.split("@")[1], "PYRO:%s@x" % OBJECT_IDS[example])
+    elif case == "a port that never answers":
+        uri = "PYRO:%s@localhost:%d" % (OBJECT_IDS[example], silent_port)
+    else:
+        uri, env = "PYRONAME:" + OBJECT_IDS[example], {"PYRO_NS_PORT": str(free_port)}
+    client = run_client(example, uri, env=env, timeout=5)
+    assert client.returncode == 1
+    assert_one_clear_line(client)
+    assert client.stderr.startswith("client: ")
+    if case != "no name server":
+        assert uri in client.stderr
+
+
+def test_port_in_use_is_one_line(example, start_server, spawn):
+    first = start_server(example)
+    port = first.uri.rsplit(":", 1)[1]
+    second = spawn("%s/server.py" % example, "--port", port)
+    assert second.wait(10) == 1
+    assert_one_clear_line(second)
+    assert second.stderr == "server: cannot listen on localhost port %s: Address already in use" % port
+
+
+def test_a_real_client_completes_past_a_flood_of_bad_connections(example, start_server, run_client):
+    # 60 connections hold more than Pyro4's default 40 server threads: silent ones,
+    # ones that stop in the middle of a message, and ones that send garbage.
+    server = start_server(example)
+    host, port = server.uri.split("@")[1].rsplit(":", 1)
+    flood = []
+    try:
+        for n in range(60):
+            sock = socket.create_connection((host, int(port)), timeout=5)
+            if n % 3 == 1:
+                sock.sendall(b"PYRO\x00\x30")
+            elif n % 3 == 2:
+                sock.sendall(b"\x00 this is no Pyro message \xff" * 4)
+            flood.append(sock)
+        client = run_client(example, server.uri, *QUICK[example], timeout=20)
+        assert client.returncode == 0, client.stderr
+    finally:
+        for sock in flood:
+            sock.close()
+    assert server.stderr == ""
+
+
+# Bad input over the wire
+
+class Unregistered(object):
+    """A callback object that nobody registered with a daemon."""
+
+    def __init__(self):
+        self.received = 0
+
+    @Pyro4.expose
+    def done(self, number):
+        self.received += 1
+
+
+def test_addworker_refuses_anything_but_a_proxy(example, start_server):
+    server = start_server(example)
+    with raw_proxy(server.uri) as callback_server:
+        for value in ("a string", None, {"done": 1}, 42):
+            with pytest.raises(TypeError, match="^addworker needs a proxy to a callback object, not "):
+                callback_server.addworker(value)
+        # An unregistered object travels as a dict: as a plain dict of its attributes,
+        # or with its class name, which the server refuses; serpent's version decides.
+        with pytest.raises((TypeError, Pyro4.errors.SerializeError),
+                           match="(not dict|unsupported serialized class: test_faults.Unregistered)$"):
+            callback_server.addworker(Unregistered())
+    assert "created" not in server.stdout
+    assert_only_the_server_is_registered(server, example)
+
+
+@pytest.mark.parametrize("amount", [-1, "abc", None, 61, True, [1]])
+def test_work_refuses_a_bad_amount_and_drops_the_worker(server, run_client, free_port, amount):
+    with raw_proxy(server.uri) as callback_server:
+        with callback_server.addworker(dead_callback(free_port)) as worker:
+            worker.work(amount)  # oneway: the caller hears nothing
+    line = server.wait_for(r"^Worker 1: ").string
+    assert line == "Worker 1: refused work(%r): not a number of seconds from 0 to 60." % (amount,)
+    assert_only_the_server_is_registered(server, "callback")
+    assert run_client("callback", server.uri, "--work", "0").returncode == 0
+
+
+def test_work_with_wrong_arguments_is_one_line(example, start_server, free_port):
+    server = start_server(example)
+    with raw_proxy(server.uri) as callback_server:
+        with callback_server.addworker(dead_callback(free_port)) as worker:
+            worker.work(1, 2, 3)
+    assert server.wait_for(r"^Error in a oneway call: TypeError: ").string.endswith("were given")
+    assert "Traceback" not in server.stdout + server.stderr
+
+
+def test_second_work_call_is_ignored(start_server, run_client, free_port):
+    server = start_server("callback")
+    with raw_proxy(server.uri) as callback_server:
+        with callback_server.addworker(dead_callback(free_port)) as worker:
+            worker.work(1)
+            worker.work(0)
+    server.wait_for("^Worker 1: already working, ignored a second work")
+    assert server.stdout.count("Worker 1 busy") == 1
+
+
+def test_only_the_intended_methods_are_exposed(example, start_server, free_port):
+    server = start_server(example)
+    with raw_proxy(server.uri) as callback_server:
+        with callback_server.addworker(dead_callback(free_port)) as worker:
+            assert callback_server._pyroMethods == {"addworker"} and callback_server._pyroAttrs == set()
+            assert worker._pyroMethods == {"work"} and worker._pyroOneway == {"work"} and worker._pyroAttrs == set()
+            # Ask the server directly, past the proxy's own checks: another client's
+            # callback proxy must stay out of reach.
+            for name in ("_callback", "callback", "_number", "_pyroDaemon", "__dict__"):
+                with pytest.raises(AttributeError):
+                    worker._pyroInvoke("__getattr__", (name,), None)
+            for method in ("retire", "call_back", "_pyroDaemon"):
+                with pytest.raises(AttributeError):
+                    worker._pyroInvoke(method, (), None)
+
+
+def test_pickle_is_refused(example, start_server):
+    server = start_server(example)
+    with raw_proxy(server.uri) as callback_server:
+        callback_server._pyroSerializer = "pickle"
+        with pytest.raises(Pyro4.errors.CommunicationError, match="serializer that is not accepted"):
+            callback_server.addworker(None)
+
+
+# Security
+
+def test_everything_listens_on_localhost_by_default(example, start_server, run_client):
+    server = start_server(example)
+    assert re.match(r"^PYRO:[\w.]+@localhost:\d+$", server.uri)
+    client = run_client(example, server.uri, *QUICK[example])
+    assert re.search(r"^Callback daemon listening on 127\.0\.0\.1:\d+, ", client.stdout, re.M)
+
+
+def test_hmac_key_guards_the_server(example, start_server, run_client):
+    server = start_server(example, env={"PYRO_HMAC_KEY": KEY})
+    client = run_client(example, server.uri, *QUICK[example], env={"PYRO_HMAC_KEY": KEY})
+    assert client.returncode == 0, client.stderr
+    with pytest.raises(Pyro4.errors.CommunicationError, match="hmac"):
+        raw_proxy(server.uri)._pyroBind()
+    with pytest.raises(Pyro4.errors.CommunicationError, match="hmac"):
+        raw_proxy(server.uri, key="a wrong key")._pyroBind()
+    assert_only_the_server_is_registered(server, example, key=KEY)  # the right key gets in
+
+
+def test_hmac_key_guards_the_client_callback_daemon(example, start_server, recorder, spawn):
+    env = {"PYRO_HMAC_KEY": KEY}
+    if example == "callback":
+        uri = start_server("callback", env=env).uri
+        client = spawn("callback/client.py", uri, "--workers", "1", "--work", "30", env=env)
+    else:
+        recorder.daemon._pyroHmacKey = KEY  # a server that never calls back, so the client waits
+        client = spawn("callback2/client.py", recorder.uri, env=env)
+    location = client.wait_for(r"^Callback daemon listening on (\S+), ").group(1)
+    client.wait_for("waiting for their callbacks")
+    with pytest.raises(Pyro4.errors.CommunicationError, match="hmac"):
+        raw_proxy("PYRO:Pyro.Daemon@" + location)._pyroBind()
+    with raw_proxy("PYRO:Pyro.Daemon@" + location, key=KEY) as daemon:
+        assert daemon.ping() is None  # the right key gets in
+
+
+def test_hmac_key_reaches_the_name_server(example, spawn, start_server, run_client):
+    env = {"PYRO_HMAC_KEY": KEY}
+    ns = spawn("-u", "-m", "Pyro4.naming", "--host", "localhost", "--port", "0", "--nobc", env=env)
+    env["PYRO_NS_PORT"] = ns.wait_for(r"URI = PYRO:Pyro\.NameServer@localhost:(\d+)").group(1)
+    server = start_server(example, "--ns", env=env)
+    server.wait_for("Registered")
+    client = run_client(example, "PYRONAME:" + OBJECT_IDS[example], *QUICK[example], env=env)
+    assert client.returncode == 0, client.stderr
