@@ -34,10 +34,11 @@ if "PYRO_LOGLEVEL" not in os.environ:
     for name in ("Pyro4.threadpoolserver", "Pyro4.multiplexserver"):
         logging.getLogger(name).setLevel(logging.WARNING)
 if "PYRO_POLLTIMEOUT" not in os.environ:
-    # The thread server checks loopCondition only between its waits for a new
-    # connection, each a select() of up to POLLTIMEOUT seconds (2.0 by default).
-    # A short wait ends the loop within 0.05 s of the moment it is done.
-    Pyro4.config.POLLTIMEOUT = 0.05
+    # The request loop checks loopCondition only between its waits for activity
+    # on its sockets, each a select() of up to POLLTIMEOUT seconds (2.0 by
+    # default). The thread server runs the callbacks in other threads, so a short
+    # wait ends the loop within 0.02 s of the moment it is done.
+    Pyro4.config.POLLTIMEOUT = 0.02
 if "PYRO_COMMTIMEOUT" not in os.environ:
     # Calls to a server that stopped answering fail after 3 s instead of hanging.
     Pyro4.config.COMMTIMEOUT = 3.0

@@ -170,6 +170,17 @@ def serve(host, port, servertype, use_ns):
         sys.exit("server: cannot listen on %s port %d: %s" % (host, port, x.strerror or x))
     daemon._pyroHmacKey = HMAC_KEY
     uri = daemon.register(CallbackServer(), OBJECT_ID)
+    stopping = threading.Event()
+
+    def stop(signum, frame):
+        # Ctrl-C and SIGTERM end the loop through its loopCondition. Raising
+        # KeyboardInterrupt here instead could land inside Pyro4's own request
+        # handling, whose catch-all "except:" (multiplex server) swallows it.
+        stopping.set()
+        daemon.transportServer.wakeup()  # connects to our own socket: select() returns now
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)  # before the URI is out, so a quick stop is caught too
     if use_ns:
         try:
             with Pyro4.locateNS(hmac_key=HMAC_KEY) as ns:
@@ -181,8 +192,7 @@ def serve(host, port, servertype, use_ns):
     say("Server URI: %s" % uri)
     say("Callback server 2 running (%s server type). Press Ctrl-C to stop." % servertype)
     with daemon:
-        # requestLoop ends by itself on Ctrl-C, and SIGTERM is turned into one.
-        daemon.requestLoop()
+        daemon.requestLoop(loopCondition=lambda: not stopping.is_set())
     if use_ns:
         try:
             with Pyro4.locateNS(hmac_key=HMAC_KEY) as ns:
@@ -208,10 +218,6 @@ def concrete_host(text):
     return text
 
 
-def stop(signum, frame):
-    raise KeyboardInterrupt
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Callback example 2 server: workers that call the client back "
                                                  "twice, once to a plain method and once to a @callback one.")
@@ -224,7 +230,6 @@ if __name__ == "__main__":
     parser.add_argument("--servertype", choices=["thread", "multiplex"], default=Pyro4.config.SERVERTYPE,
                         help="Pyro4 server type (default: %(default)s)")
     args = parser.parse_args()
-    signal.signal(signal.SIGTERM, stop)
     threading.excepthook = report_thread_error
     try:
         serve(args.host, args.port, args.servertype, args.ns)

@@ -1,0 +1,331 @@
+"""
+Benchmark of the callback examples: `tox -e bench`, or `python tests/bench_callbacks.py`.
+
+Starts the real server and client processes on free ports, measures, and
+prints one table. Every figure is measured for both server types and
+repeated; each cell is the median with the min and max. The machine may be
+noisy, so the per-worker cost is compared with its floor, plain Pyro4 calls
+for the same two steps, measured in the same run.
+
+It also checks what must hold, and exits 1 if anything does not:
+all callbacks arrive at 10,000 workers, no worker stays registered, the
+per-worker cost is within 1.3x of the floor, and the median exit latency is
+0.1 s or less.
+
+Not a test: pytest does not collect it.
+"""
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import Pyro4
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVERTYPES = ["thread", "multiplex"]
+
+
+class Run(object):
+    """A process whose output lines are timed as they arrive, and whose peak RSS is watched."""
+
+    def __init__(self, *args):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYRO_")}
+        self.started = time.monotonic()
+        self.popen = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, text=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.lines = []  # (arrival time, line)
+        self.changed = threading.Condition()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        self.ended = self.returncode = None
+        self.maxrss_kb = 0
+        threading.Thread(target=self._watch_rss, daemon=True).start()
+
+    def _read(self):
+        for line in self.popen.stdout:
+            with self.changed:
+                self.lines.append((time.monotonic(), line.rstrip("\n")))
+                self.changed.notify_all()
+        with self.changed:
+            self.changed.notify_all()
+
+    def _watch_rss(self):
+        # VmHWM is the peak RSS since exec. (The rusage of wait4 would not do: it
+        # counts the pages of this process too, copied at fork before the exec.)
+        while self.returncode is None:
+            try:
+                with open("/proc/%d/status" % self.popen.pid) as status:
+                    for line in status:
+                        if line.startswith("VmHWM:"):
+                            self.maxrss_kb = max(self.maxrss_kb, int(line.split()[1]))
+            except (OSError, ValueError):
+                return
+            time.sleep(0.05)
+
+    def time_of(self, pattern, timeout=120):
+        """The arrival time of the first line that matches."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while True:
+                for when, line in self.lines:
+                    if re.search(pattern, line):
+                        return when
+                if time.monotonic() > deadline or not self.reader.is_alive():
+                    raise RuntimeError("no %r from %s" % (pattern, self.popen.args[1:]))
+                self.changed.wait(0.5)
+
+    def wait(self):
+        """Wait for the process to end; keep its exit time and exit code."""
+        self.returncode = self.popen.wait()
+        self.ended = time.monotonic()
+        self.reader.join(10)
+        return self.returncode
+
+    def stop(self):
+        """End the whole process group and reap it."""
+        if self.returncode is None:
+            try:
+                os.killpg(self.popen.pid, 15)
+            except ProcessLookupError:
+                pass
+            self.wait()
+
+
+def start_server(script, servertype):
+    server = Run(script, "--port", "0", "--servertype", servertype)
+    with server.changed:
+        while not any("PYRO:" in line for _, line in server.lines):
+            server.changed.wait(0.5)
+            if server.popen.poll() is not None:
+                raise RuntimeError("%s did not start" % script)
+        server.uri = re.search(r"PYRO:\S+", next(l for _, l in server.lines if "PYRO:" in l)).group(0)
+    return server
+
+
+def registered(uri):
+    with Pyro4.Proxy(re.sub(r"^PYRO:[^@]+@", "PYRO:Pyro.Daemon@", uri)) as daemon:
+        return sorted(daemon.registered())
+
+
+# The floor: plain Pyro4 doing the same two steps per worker, with nothing else.
+
+class FloorServer(object):
+    @Pyro4.expose
+    def addworker(self, callback):
+        worker = FloorWorker()
+        self._pyroDaemon.register(worker)
+        return worker
+
+
+class FloorWorker(object):
+    @Pyro4.expose
+    @Pyro4.oneway
+    def work(self, amount):
+        pass
+
+
+class FloorHandler(object):
+    @Pyro4.expose
+    def done(self, number):
+        pass
+
+
+def floor_server():
+    daemon = Pyro4.Daemon()
+    print("Server URI: %s" % daemon.register(FloorServer()), flush=True)
+    daemon.requestLoop()
+
+
+def floor_client(uri, workers):
+    daemon = Pyro4.Daemon()
+    handler = FloorHandler()
+    daemon.register(handler)
+    print("Callback daemon listening", flush=True)
+    with Pyro4.Proxy(uri) as server:
+        for _ in range(workers):
+            with server.addworker(handler) as worker:
+                worker.work(10)
+    print("Started %d workers" % workers, flush=True)
+
+
+# Measurements
+
+def per_worker_cost(servertype, workers, floor=False):
+    """Seconds per worker for addworker plus the oneway work() start."""
+    me = str(Path(__file__).resolve())
+    server = Run(me, "floor-server") if floor else None
+    try:
+        if floor:
+            with server.changed:
+                while not any("PYRO:" in l for _, l in server.lines):
+                    server.changed.wait(0.5)
+            server.uri = re.search(r"PYRO:\S+", server.lines[0][1]).group(0)
+            client = Run(me, "floor-client", server.uri, str(workers))
+        else:
+            server = start_server("callback/server.py", servertype)
+            # work 10: no worker calls back while the client is still creating them
+            client = Run("callback/client.py", server.uri, "--workers", str(workers), "--work", "10",
+                         "--quiet", "--servertype", servertype)
+        began = client.time_of("^Callback daemon listening")
+        ended = client.time_of(r"^Started \d+ workers")
+        client.stop()
+        return (ended - began) / workers
+    finally:
+        server.stop()
+
+
+def exit_latency(example, servertype):
+    """Seconds from the last callback line to the client's exit."""
+    server = start_server(example + "/server.py", servertype)
+    try:
+        args = ["--work", "0.2"] if example == "callback" else []
+        client = Run(example + "/client.py", server.uri, "--servertype", servertype, *args)
+        last = "^callback: worker 1 reports" if example == "callback" else "^callback: call2 arrived"
+        client.time_of(last)
+        client.wait()
+        return client.ended - client.time_of(last)
+    finally:
+        server.stop()
+
+
+def big_run(servertype, workers, work):
+    """One client of callback/ with many workers; checks every callback and the server afterwards."""
+    server = start_server("callback/server.py", servertype)
+    try:
+        client = Run("callback/client.py", server.uri, "--workers", str(workers), "--work", str(work),
+                     "--servertype", servertype, "--timeout", "300")
+        code = client.wait()
+        numbers = [int(m) for _, l in client.lines for m in re.findall(r"^callback: worker (\d+) reports work is done!$", l)]
+        first = client.time_of("^Callback daemon listening")
+        last = max(when for when, line in client.lines if line.startswith("callback: worker "))
+        server.time_of(r"^Worker %d done" % workers, timeout=60) if numbers else None
+        left = registered(server.uri)
+        result = {
+            "ok": code == 0 and sorted(numbers) == list(range(1, workers + 1)) and len(left) == 2,
+            "wall": client.ended - client.started,
+            "rate": workers / (last - first),
+            "client_rss": client.maxrss_kb,
+        }
+    finally:
+        server.stop()
+    result["server_rss"] = server.maxrss_kb
+    return result
+
+
+# Output
+
+def cell(values, scale=1.0, digits=1):
+    values = [v * scale for v in values]
+    fmt = "%%.%df" % digits
+    return (fmt + " (" + fmt + "-" + fmt + ")") % (statistics.median(values), min(values), max(values))
+
+
+def percentile(values, fraction):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def progress(text):
+    sys.stderr.write("\r\033[K" + text)
+    sys.stderr.flush()
+
+
+def bench(repeat, samples, small, big):
+    rows = []  # (label, {servertype: text})
+    failures = []
+    plan = len(SERVERTYPES) * (repeat * 2 + samples * 2 + repeat * 2 + 1)
+    step = [0]
+
+    def tick(what):
+        step[0] += 1
+        progress("[%d/%d] %s" % (step[0], plan, what))
+
+    cost, floor, ratio, lat1, lat2, rate, wall_small, wall_big, srss, crss, work2 = ({} for _ in range(11))
+    for st in SERVERTYPES:
+        cost[st], floor[st], ratio[st] = [], [], []
+        for _ in range(repeat):
+            tick("%s: per-worker cost, %d workers" % (st, small))
+            c = per_worker_cost(st, small)
+            tick("%s: floor, %d workers" % (st, small))
+            f = per_worker_cost(st, small, floor=True)
+            cost[st].append(c)
+            floor[st].append(f)
+            ratio[st].append(c / f)
+        for example, store in (("callback", lat1), ("callback2", lat2)):
+            store[st] = []
+            for _ in range(samples):
+                tick("%s: exit latency of %s/" % (st, example))
+                store[st].append(exit_latency(example, st))
+        rate[st], wall_small[st], wall_big[st], srss[st], crss[st] = [], [], [], [], []
+        for size, walls in ((small, wall_small), (big, wall_big)):
+            for _ in range(repeat):
+                tick("%s: %d workers, --work 0" % (st, size))
+                r = big_run(st, size, 0)
+                if not r["ok"]:
+                    failures.append("%s: %d workers with --work 0 lost callbacks or left workers" % (st, size))
+                walls[st].append(r["wall"])
+                if size == small:
+                    rate[st].append(r["rate"])
+                else:
+                    srss[st].append(r["server_rss"] / 1024.0)
+                    crss[st].append(r["client_rss"] / 1024.0)
+        tick("%s: %d workers, --work 2" % (st, big))
+        r = big_run(st, big, 2)
+        work2[st] = [r["wall"]]
+        if not r["ok"]:
+            failures.append("%s: %d workers with --work 2 lost callbacks or left workers" % (st, big))
+    progress("")
+
+    rows.append(("per-worker cost, ms (addworker + oneway work)", {st: cell(cost[st], 1000, 3) for st in SERVERTYPES}))
+    rows.append(("  floor: plain Pyro4 for the same calls, ms", {st: cell(floor[st], 1000, 3) for st in SERVERTYPES}))
+    rows.append(("  cost / floor", {st: cell(ratio[st], 1, 2) for st in SERVERTYPES}))
+    for example, store in (("callback", lat1), ("callback2", lat2)):
+        rows.append(("exit latency p50, ms, %s/" % example, {st: "%.1f" % (percentile(store[st], 0.5) * 1000) for st in SERVERTYPES}))
+        rows.append(("exit latency p95, ms, %s/" % example, {st: "%.1f" % (percentile(store[st], 0.95) * 1000) for st in SERVERTYPES}))
+    rows.append(("callbacks per second, %d workers, --work 0" % small, {st: cell(rate[st], 1, 0) for st in SERVERTYPES}))
+    rows.append(("wall time, s, %d workers, --work 0" % small, {st: cell(wall_small[st], 1, 2) for st in SERVERTYPES}))
+    rows.append(("wall time, s, %d workers, --work 0" % big, {st: cell(wall_big[st], 1, 1) for st in SERVERTYPES}))
+    rows.append(("wall time, s, %d workers, --work 2 (one run)" % big, {st: "%.1f" % work2[st][0] for st in SERVERTYPES}))
+    rows.append(("peak RSS, MiB, server, %d workers" % big, {st: cell(srss[st], 1, 1) for st in SERVERTYPES}))
+    rows.append(("peak RSS, MiB, client, %d workers" % big, {st: cell(crss[st], 1, 1) for st in SERVERTYPES}))
+
+    for st in SERVERTYPES:
+        if statistics.median(ratio[st]) > 1.3:
+            failures.append("%s: per-worker cost is %.2fx the floor (at most 1.3x)" % (st, statistics.median(ratio[st])))
+        for example, store in (("callback", lat1), ("callback2", lat2)):
+            if percentile(store[st], 0.5) > 0.1:
+                failures.append("%s: %s/ exit latency p50 is %.3f s (at most 0.1 s)" % (st, example, percentile(store[st], 0.5)))
+
+    width = max(len(label) for label, _ in rows)
+    print("%-*s  %-26s %-26s" % (width, "median (min-max)", "thread", "multiplex"))
+    for label, values in rows:
+        print("%-*s  %-26s %-26s" % (width, label, values["thread"], values["multiplex"]))
+    print()
+    print("Python %s, Pyro4 %s, %d cores; %d repeats, %d latency samples per cell."
+          % (sys.version.split()[0], Pyro4.__version__, os.cpu_count(), repeat, samples))
+    for failure in failures:
+        print("DOES NOT HOLD: " + failure)
+    if not failures:
+        print("All checks hold: every callback arrived, no worker stayed registered, "
+              "cost within 1.3x of the floor, median exit latency within 0.1 s.")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["floor-server"]:
+        floor_server()
+    elif sys.argv[1:2] == ["floor-client"]:
+        floor_client(sys.argv[2], int(sys.argv[3]))
+    else:
+        parser = argparse.ArgumentParser(description="Benchmark the callback examples; prints one table.")
+        parser.add_argument("--repeat", type=int, default=3, help="runs per figure (default: 3)")
+        parser.add_argument("--samples", type=int, default=10, help="exit latency samples per cell (default: 10)")
+        parser.add_argument("--small", type=int, default=1000, help="workers in the small runs (default: 1000)")
+        parser.add_argument("--big", type=int, default=10000, help="workers in the big runs (default: 10000)")
+        args = parser.parse_args()
+        sys.exit(bench(args.repeat, args.samples, args.small, args.big))

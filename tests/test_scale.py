@@ -1,0 +1,57 @@
+"""Counts and correctness at scale: no lost callback, no refused client, nothing left registered.
+
+Speed is measured by bench_callbacks.py, not here.
+"""
+import re
+import signal
+
+import Pyro4
+import pytest
+
+from conftest import daemon_uri, done_numbers
+
+LINE = re.compile(r"^(callback: worker \d+ reports work is done!"
+                  r"|Callback daemon listening on \S+, calling \S+"
+                  r"|Started \d+ workers, waiting for their callbacks\.\.\."
+                  r"|All \d+ workers reported back\. Done\.)$")
+
+
+@pytest.mark.parametrize("servertype", ["thread", "multiplex"])
+def test_a_burst_of_2000_workers_loses_no_callback(start_server, run_client, servertype):
+    server = start_server("callback", "--servertype", servertype)
+    client = run_client("callback", server.uri, "--workers", "2000", "--work", "0", "--servertype", servertype,
+                        timeout=50)
+    assert client.returncode == 0, client.stderr
+    assert sorted(done_numbers(client.stdout)) == list(range(1, 2001))
+    for line in client.stdout.splitlines():
+        assert LINE.match(line), "a broken line: %r" % line
+    server.wait_for("Worker 2000 done")
+    with Pyro4.Proxy(daemon_uri(server.uri)) as daemon:
+        assert sorted(daemon.registered()) == ["Pyro.Daemon", "example.callback"]
+
+
+def test_60_clients_at_once(server, spawn):
+    clients = [spawn("callback/client.py", server.uri, "--workers", "50", "--work", "1") for _ in range(60)]
+    numbers = []
+    for client in clients:
+        assert client.wait(50) == 0, client.stderr
+        numbers += done_numbers(client.stdout)
+        assert "no free workers" not in client.stderr
+    assert sorted(numbers) == list(range(1, 3001))
+    assert "callback failed" not in server.stdout
+    server.wait_for("Worker 3000 done")
+    with Pyro4.Proxy(daemon_uri(server.uri)) as daemon:
+        assert sorted(daemon.registered()) == ["Pyro.Daemon", "example.callback"]
+
+
+@pytest.mark.parametrize("servertype", ["thread", "multiplex"])
+def test_server_stops_on_sigterm_while_busy(start_server, spawn, servertype):
+    # A KeyboardInterrupt raised in the middle of a request would be swallowed by
+    # the multiplex server's catch-all handler, and the server would run on.
+    server = start_server("callback", "--servertype", servertype)
+    client = spawn("callback/client.py", server.uri, "--workers", "5000", "--work", "0", "--quiet")
+    server.wait_for("Worker 500 created")
+    server.signal(signal.SIGTERM)
+    assert server.wait(10) == 0
+    assert server.stdout.splitlines()[-1] == "Server stopped."
+    client.kill()
