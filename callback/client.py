@@ -96,19 +96,19 @@ def callback_host(server_uri):
     return Pyro4.socketutil.getInterfaceAddress(server_uri.host)
 
 
-def run(uri, workers, work, timeout, host, servertype, quiet):
+def run(uri, workers, work, timeout, host, port, servertype, quiet):
     Pyro4.config.SERVERTYPE = servertype
     try:
         # A PYRONAME: URI is looked up first, so that we know where the server is.
         server_uri = Pyro4.resolve(uri, hmac_key=HMAC_KEY)
-    except Pyro4.errors.PyroError as x:
+    except (Pyro4.errors.PyroError, OSError) as x:  # OSError: the lookup's broadcast can fail
         sys.exit("client: cannot look up %s (name server at PYRO_NS_HOST=%s, PYRO_NS_PORT=%d): %s"
                  % (uri, Pyro4.config.NS_HOST, Pyro4.config.NS_PORT, x))
     try:
         host = host or callback_host(server_uri)
-        daemon = Pyro4.Daemon(host=host)
+        daemon = Pyro4.Daemon(host=host, port=port)
     except OSError as x:
-        sys.exit("client: cannot start the callback daemon on %s: %s" % (host or server_uri.host, x))
+        sys.exit("client: cannot start the callback daemon on %s port %d: %s" % (host or server_uri.host, port, x))
     daemon._pyroHmacKey = HMAC_KEY
     handler = CallbackHandler(workers, quiet)
     daemon.register(handler)
@@ -165,6 +165,13 @@ def seconds(text):
     return value
 
 
+def port_number(text):
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise ValueError(text)
+    return port
+
+
 def uri_text(text):
     try:
         Pyro4.URI(text)
@@ -191,13 +198,15 @@ if __name__ == "__main__":
                         help="seconds to wait for callbacks once all workers started (default: 120)")
     parser.add_argument("--host", type=concrete_host, default=None,
                         help="address for the callback daemon (default: the interface that reaches the server)")
+    parser.add_argument("--port", type=port_number, default=0,
+                        help="port for the callback daemon, for a firewall to let through (default: any free port)")
     parser.add_argument("--servertype", choices=["thread", "multiplex"], default=Pyro4.config.SERVERTYPE,
                         help="server type of the callback daemon (default: %(default)s)")
     parser.add_argument("--quiet", action="store_true", help="print no line for each callback")
     args = parser.parse_args()
     threading.excepthook = report_thread_error
     try:
-        run(args.uri, args.workers, args.work, args.timeout, args.host, args.servertype, args.quiet)
+        run(args.uri, args.workers, args.work, args.timeout, args.host, args.port, args.servertype, args.quiet)
     except KeyboardInterrupt:
         print("client: interrupted", file=sys.stderr)
         sys.exit(130)

@@ -185,7 +185,7 @@ def serve(host, port, servertype, use_ns):
         try:
             with Pyro4.locateNS(hmac_key=HMAC_KEY) as ns:
                 ns.register(OBJECT_ID, uri)
-        except Pyro4.errors.PyroError as x:
+        except (Pyro4.errors.PyroError, OSError) as x:  # OSError: the lookup's broadcast can fail
             sys.exit("server: cannot register %s in the name server (PYRO_NS_HOST=%s, PYRO_NS_PORT=%d): %s"
                      % (OBJECT_ID, Pyro4.config.NS_HOST, Pyro4.config.NS_PORT, x))
         say("Registered %s in the name server." % OBJECT_ID)
@@ -197,7 +197,7 @@ def serve(host, port, servertype, use_ns):
         try:
             with Pyro4.locateNS(hmac_key=HMAC_KEY) as ns:
                 ns.remove(OBJECT_ID)
-        except Pyro4.errors.PyroError:
+        except (Pyro4.errors.PyroError, OSError):
             pass  # the name server may be gone already
     say("Server stopped.")
 

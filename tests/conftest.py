@@ -18,11 +18,11 @@ ROOT = Path(__file__).resolve().parent.parent
 class Process(object):
     """One running script; its output lines are collected as they arrive."""
 
-    def __init__(self, args, env=None):
+    def __init__(self, args, env=None, prefix=()):
         clean = {k: v for k, v in os.environ.items() if not k.startswith("PYRO_")}
         clean.update(env or {})
         self.args = args
-        self.popen = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=clean, text=True,
+        self.popen = subprocess.Popen([*prefix, sys.executable, *args], cwd=ROOT, env=clean, text=True,
                                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       start_new_session=True)  # its own process group, so kill() gets all of it
         self.lines = {"stdout": [], "stderr": []}
@@ -98,8 +98,8 @@ def spawn():
     """Start scripts as real processes; kill every process group afterwards, pass or fail."""
     started = []
 
-    def start(*args, env=None):
-        process = Process(list(args), env)
+    def start(*args, env=None, prefix=()):
+        process = Process(list(args), env, prefix)
         started.append(process)
         return process
 
@@ -111,8 +111,8 @@ def spawn():
 @pytest.fixture
 def start_server(spawn):
     """Start an example's server on a free port and wait for the URI it prints."""
-    def start(example="callback", *args, env=None):
-        server = spawn("%s/server.py" % example, "--port", "0", *args, env=env)
+    def start(example="callback", *args, env=None, prefix=()):
+        server = spawn("%s/server.py" % example, "--port", "0", *args, env=env, prefix=prefix)
         server.uri = server.wait_for(r"PYRO:\S+").group(0)
         return server
     return start
@@ -127,8 +127,8 @@ def server(start_server):
 @pytest.fixture
 def run_client(spawn):
     """Run an example's client to its end and return the finished process."""
-    def run(example, uri, *args, env=None, timeout=30):
-        client = spawn("%s/client.py" % example, uri, *args, env=env)
+    def run(example, uri, *args, env=None, timeout=30, prefix=()):
+        client = spawn("%s/client.py" % example, uri, *args, env=env, prefix=prefix)
         client.returncode = client.wait(timeout)
         return client
     return run

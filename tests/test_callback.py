@@ -83,7 +83,7 @@ def test_help_explains_every_option(spawn):
 
 @pytest.mark.parametrize("args", [
     ["--workers", "0"], ["--workers", "x"], ["--timeout", "0"], ["--timeout", "-1"],
-    ["--work", "-1"], ["--work", "nan"], ["--host", "0.0.0.0"], ["not a uri"],
+    ["--work", "-1"], ["--work", "nan"], ["--host", "0.0.0.0"], ["--port", "65536"], ["not a uri"],
 ])
 def test_client_rejects_bad_arguments(run_client, args):
     client = run_client("callback", *args) if args == ["not a uri"] else run_client("callback", "PYRO:x@localhost:1", *args)
@@ -122,3 +122,9 @@ def test_unknown_name_is_one_clear_line(run_client, nameserver):
     client = run_client("callback", "PYRONAME:example.callback", env=nameserver, timeout=5)
     assert client.returncode == 1
     assert "unknown name: example.callback" in client.stderr and len(client.stderr.splitlines()) == 1
+
+
+def test_callback_daemon_port_can_be_fixed(server, run_client, free_port):
+    client = run_client("callback", server.uri, "--workers", "1", "--work", "0", "--port", str(free_port))
+    assert client.returncode == 0, client.stderr
+    assert "Callback daemon listening on 127.0.0.1:%d," % free_port in client.stdout
