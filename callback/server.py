@@ -148,10 +148,10 @@ class CallbackServer(object):
         # Pyro4 on arrival. It could never be called back, so refuse all but a proxy.
         if not isinstance(callback, Pyro4.Proxy):
             raise TypeError("addworker needs a proxy to a callback object, not %s" % type(callback).__name__)
-        # A proxy that crosses the wire carries no HMAC key of ours, nor our timeout
-        # for certain, so set both here.
+        # A proxy that arrives over the wire has the HMAC key its sender gave it
+        # (none, from AutoProxy), so give it ours. Its timeout is ours already:
+        # Pyro4 takes COMMTIMEOUT from the local config when it unpacks a proxy.
         callback._pyroHmacKey = HMAC_KEY
-        callback._pyroTimeout = Pyro4.config.COMMTIMEOUT
         with self._lock:
             self._workers += 1
             number = self._workers
