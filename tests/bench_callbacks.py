@@ -291,8 +291,8 @@ def bench(repeat, samples, small, big):
     rows.append(("wall time, s, %d workers, --work 0" % small, {st: cell(wall_small[st], 1, 2) for st in SERVERTYPES}))
     rows.append(("wall time, s, %d workers, --work 0" % big, {st: cell(wall_big[st], 1, 1) for st in SERVERTYPES}))
     rows.append(("wall time, s, %d workers, --work 2 (one run)" % big, {st: "%.1f" % work2[st][0] for st in SERVERTYPES}))
-    rows.append(("peak RSS, MiB, server, %d workers" % big, {st: cell(srss[st], 1, 1) for st in SERVERTYPES}))
-    rows.append(("peak RSS, MiB, client, %d workers" % big, {st: cell(crss[st], 1, 1) for st in SERVERTYPES}))
+    rows.append(("peak RSS, MiB, server, %d workers, --work 0" % big, {st: cell(srss[st], 1, 1) for st in SERVERTYPES}))
+    rows.append(("peak RSS, MiB, client, %d workers, --work 0" % big, {st: cell(crss[st], 1, 1) for st in SERVERTYPES}))
 
     for st in SERVERTYPES:
         if statistics.median(ratio[st]) > 1.3:

@@ -55,3 +55,14 @@ def test_server_stops_on_sigterm_while_busy(start_server, spawn, servertype):
     assert server.wait(10) == 0
     assert server.stdout.splitlines()[-1] == "Server stopped."
     client.kill()
+
+
+def test_callbacks_refused_for_no_free_workers_are_tried_again(server, run_client):
+    # A callback daemon with one thread refuses all but one connection at a time
+    # ("no free workers"); the workers connect again after a pause, and every
+    # callback still arrives exactly once.
+    env = {"PYRO_THREADPOOL_SIZE": "1", "PYRO_THREADPOOL_SIZE_MIN": "1"}
+    client = run_client("callback", server.uri, "--workers", "100", "--work", "0.5", "--timeout", "10", env=env)
+    assert client.returncode == 0, client.stderr
+    assert sorted(done_numbers(client.stdout)) == list(range(1, 101))
+    assert "callback failed" not in server.stdout
