@@ -79,11 +79,12 @@ class Worker(object):
             return
         say("Worker %d busy for %g seconds..." % (self._number, amount))
         time.sleep(amount)
-        try:
-            outcome = self.call_back()
-        finally:
-            self.retire()
-        say(outcome)  # only now, so that whoever reads it finds the worker gone
+        # Leave the daemon before calling back: once the client hears from this
+        # worker, nothing of it is left on the server.
+        self._pyroDaemon.unregister(self)
+        outcome = self.call_back()
+        self._callback._pyroRelease()  # frees the thread that served us in the client's daemon
+        say(outcome)
 
     def call_back(self):
         """Call the client back, and return the line that says how it went."""
@@ -97,8 +98,7 @@ class Worker(object):
             return "Worker %d: callback raised %s: %s" % (self._number, type(x).__name__, x)
 
     def retire(self):
-        # A finished worker leaves the daemon, and its connection to the client
-        # closes, which frees the thread that served it in the client's daemon.
+        """Leave the daemon without calling back."""
         self._pyroDaemon.unregister(self)
         self._callback._pyroRelease()
 
