@@ -13,6 +13,7 @@ import Pyro4
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+Pyro4.config.COMMTIMEOUT = 5.0  # no Pyro4 call that a test makes itself can hang
 
 
 class Process(object):
