@@ -4,7 +4,6 @@ Run each example pair end to end in one terminal: `tox -e demo`.
 The server starts on a free port, the client runs against it, and every line
 is labelled with the process that printed it. Not a test; pytest skips it.
 """
-import os
 import re
 import subprocess
 import sys

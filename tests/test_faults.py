@@ -1,6 +1,5 @@
 """Faults, hostile input and security: nothing hangs, nothing is lost, every error is one clear line."""
 import re
-import signal
 import socket
 
 import Pyro4
