@@ -9,16 +9,17 @@ for the same two steps, measured in the same run.
 
 It also checks what must hold, and exits 1 if anything does not:
 all callbacks arrive at 10,000 workers, no worker stays registered, the
-per-worker cost is within 1.3x of the floor, and the median exit latency is
-0.1 s or less.
+per-worker cost is within 1.3x of the floor, the median exit latency is
+0.1 s or less, and a client with nothing to talk to (no server, a port that
+never answers, no name server) gives up with its one-line error within 5 s.
 
 Not a test: pytest does not collect it.
 """
 import argparse
 import os
 import re
+import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -26,89 +27,54 @@ from pathlib import Path
 
 import Pyro4
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import Process, daemon_uri, done_numbers
+
 SERVERTYPES = ["thread", "multiplex"]
+ERROR_CASES = ["no server", "silent port", "no name server"]
 
 
-class Run(object):
-    """A process whose output lines are timed as they arrive, and whose peak RSS is watched."""
+def run(*args):
+    """Start a script; watch its peak RSS (VmHWM) until it ends."""
+    process = Process(args)
+    process.maxrss_kb = 0
 
-    def __init__(self, *args):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYRO_")}
-        self.started = time.monotonic()
-        self.popen = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, text=True,
-                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
-        self.lines = []  # (arrival time, line)
-        self.changed = threading.Condition()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-        self.ended = self.returncode = None
-        self.maxrss_kb = 0
-        threading.Thread(target=self._watch_rss, daemon=True).start()
-
-    def _read(self):
-        for line in self.popen.stdout:
-            with self.changed:
-                self.lines.append((time.monotonic(), line.rstrip("\n")))
-                self.changed.notify_all()
-        with self.changed:
-            self.changed.notify_all()
-
-    def _watch_rss(self):
+    def watch():
         # VmHWM is the peak RSS since exec. (The rusage of wait4 would not do: it
         # counts the pages of this process too, copied at fork before the exec.)
-        while self.returncode is None:
+        while process.popen.poll() is None:
             try:
-                with open("/proc/%d/status" % self.popen.pid) as status:
+                with open("/proc/%d/status" % process.popen.pid) as status:
                     for line in status:
                         if line.startswith("VmHWM:"):
-                            self.maxrss_kb = max(self.maxrss_kb, int(line.split()[1]))
+                            process.maxrss_kb = max(process.maxrss_kb, int(line.split()[1]))
             except (OSError, ValueError):
                 return
             time.sleep(0.05)
 
-    def time_of(self, pattern, timeout=120):
-        """The arrival time of the first line that matches."""
-        deadline = time.monotonic() + timeout
-        with self.changed:
-            while True:
-                for when, line in self.lines:
-                    if re.search(pattern, line):
-                        return when
-                if time.monotonic() > deadline or not self.reader.is_alive():
-                    raise RuntimeError("no %r from %s" % (pattern, self.popen.args[1:]))
-                self.changed.wait(0.5)
+    threading.Thread(target=watch, daemon=True).start()
+    return process
 
-    def wait(self):
-        """Wait for the process to end; keep its exit time and exit code."""
-        self.returncode = self.popen.wait()
-        self.ended = time.monotonic()
-        self.reader.join(10)
-        return self.returncode
 
-    def stop(self):
-        """End the whole process group and reap it."""
-        if self.returncode is None:
-            try:
-                os.killpg(self.popen.pid, 15)
-            except ProcessLookupError:
-                pass
-            self.wait()
+def time_of(process, pattern):
+    """The arrival time of the first line that matches."""
+    return process.wait_for(pattern, timeout=300).when
+
+
+def stop(process):
+    """End the whole process group and reap it."""
+    if process.popen.poll() is None:
+        process.signal(15)
+    process.wait()
 
 
 def start_server(script, servertype):
-    server = Run(script, "--port", "0", "--servertype", servertype)
-    with server.changed:
-        while not any("PYRO:" in line for _, line in server.lines):
-            server.changed.wait(0.5)
-            if server.popen.poll() is not None:
-                raise RuntimeError("%s did not start" % script)
-        server.uri = re.search(r"PYRO:\S+", next(l for _, l in server.lines if "PYRO:" in l)).group(0)
+    server = run(script, "--port", "0", "--servertype", servertype)
+    server.uri = server.wait_for(r"PYRO:\S+").group(0)
     return server
 
 
 def registered(uri):
-    with Pyro4.Proxy(re.sub(r"^PYRO:[^@]+@", "PYRO:Pyro.Daemon@", uri)) as daemon:
+    with Pyro4.Proxy(daemon_uri(uri)) as daemon:
         return sorted(daemon.registered())
 
 
@@ -158,25 +124,22 @@ def floor_client(uri, workers):
 def per_worker_cost(servertype, workers, floor=False):
     """Seconds per worker for addworker plus the oneway work() start."""
     me = str(Path(__file__).resolve())
-    server = Run(me, "floor-server") if floor else None
+    server = run(me, "floor-server") if floor else None
     try:
         if floor:
-            with server.changed:
-                while not any("PYRO:" in l for _, l in server.lines):
-                    server.changed.wait(0.5)
-            server.uri = re.search(r"PYRO:\S+", server.lines[0][1]).group(0)
-            client = Run(me, "floor-client", server.uri, str(workers))
+            server.uri = server.wait_for(r"PYRO:\S+").group(0)
+            client = run(me, "floor-client", server.uri, str(workers))
         else:
             server = start_server("callback/server.py", servertype)
             # work 10: no worker calls back while the client is still creating them
-            client = Run("callback/client.py", server.uri, "--workers", str(workers), "--work", "10",
+            client = run("callback/client.py", server.uri, "--workers", str(workers), "--work", "10",
                          "--quiet", "--servertype", servertype)
-        began = client.time_of("^Callback daemon listening")
-        ended = client.time_of(r"^Started \d+ workers")
-        client.stop()
+        began = time_of(client, "^Callback daemon listening")
+        ended = time_of(client, r"^Started \d+ workers")
+        stop(client)
         return (ended - began) / workers
     finally:
-        server.stop()
+        stop(server)
 
 
 def exit_latency(example, servertype):
@@ -184,26 +147,46 @@ def exit_latency(example, servertype):
     server = start_server(example + "/server.py", servertype)
     try:
         args = ["--work", "0.2"] if example == "callback" else []
-        client = Run(example + "/client.py", server.uri, "--servertype", servertype, *args)
+        client = run(example + "/client.py", server.uri, "--servertype", servertype, *args)
         last = "^callback: worker 1 reports" if example == "callback" else "^callback: call2 arrived"
-        client.time_of(last)
+        time_of(client, last)
         client.wait()
-        return client.ended - client.time_of(last)
+        return client.ended - time_of(client, last)
     finally:
-        server.stop()
+        stop(server)
+
+
+def error_time(example, case):
+    """Seconds until the client gives up with its one-line error when there is nothing to talk to."""
+    object_id = "example." + example
+    with socket.socket() as free, socket.socket() as silent:
+        free.bind(("localhost", 0))  # bound but not listening: connections are refused
+        silent.bind(("localhost", 0))
+        silent.listen(5)  # accepts connections and never answers
+        env = None
+        if case == "no server":
+            uri = "PYRO:%s@localhost:%d" % (object_id, free.getsockname()[1])
+        elif case == "silent port":
+            uri = "PYRO:%s@localhost:%d" % (object_id, silent.getsockname()[1])
+        else:
+            uri, env = "PYRONAME:" + object_id, {"PYRO_NS_PORT": str(free.getsockname()[1])}
+        client = Process([example + "/client.py", uri], env)
+        client.wait()
+        return client.ended - client.started
 
 
 def big_run(servertype, workers, work):
     """One client of callback/ with many workers; checks every callback and the server afterwards."""
     server = start_server("callback/server.py", servertype)
     try:
-        client = Run("callback/client.py", server.uri, "--workers", str(workers), "--work", str(work),
+        client = run("callback/client.py", server.uri, "--workers", str(workers), "--work", str(work),
                      "--servertype", servertype, "--timeout", "300")
-        code = client.wait()
-        numbers = [int(m) for _, l in client.lines for m in re.findall(r"^callback: worker (\d+) reports work is done!$", l)]
-        first = client.time_of("^Callback daemon listening")
-        last = max(when for when, line in client.lines if line.startswith("callback: worker "))
-        server.time_of(r"^Worker %d done" % workers, timeout=60) if numbers else None
+        code = client.wait(600)
+        numbers = done_numbers(client.stdout)
+        first = time_of(client, "^Callback daemon listening")
+        last = max(when for when, line in zip(client.times["stdout"], client.lines["stdout"])
+                   if line.startswith("callback: worker "))
+        server.wait_for(r"^Worker %d done" % workers, timeout=60) if numbers else None
         left = registered(server.uri)
         result = {
             "ok": code == 0 and sorted(numbers) == list(range(1, workers + 1)) and len(left) == 2,
@@ -212,7 +195,7 @@ def big_run(servertype, workers, work):
             "client_rss": client.maxrss_kb,
         }
     finally:
-        server.stop()
+        stop(server)
     result["server_rss"] = server.maxrss_kb
     return result
 
@@ -238,12 +221,18 @@ def progress(text):
 def bench(repeat, samples, small, big):
     rows = []  # (label, {servertype: text})
     failures = []
-    plan = len(SERVERTYPES) * (repeat * 2 + samples * 2 + repeat * 2 + 1)
+    plan = len(SERVERTYPES) * (repeat * 2 + samples * 2 + repeat * 2 + 1) + 2 * len(ERROR_CASES)
     step = [0]
 
     def tick(what):
         step[0] += 1
         progress("[%d/%d] %s" % (step[0], plan, what))
+
+    errors = {}
+    for example in ("callback", "callback2"):
+        for case in ERROR_CASES:
+            tick("time to the error of %s/ with %s" % (example, case))
+            errors[example, case] = [error_time(example, case) for _ in range(repeat)]
 
     cost, floor, ratio, lat1, lat2, rate, wall_small, wall_big, srss, crss, work2 = ({} for _ in range(11))
     for st in SERVERTYPES:
@@ -301,6 +290,13 @@ def bench(repeat, samples, small, big):
             if percentile(store[st], 0.5) > 0.1:
                 failures.append("%s: %s/ exit latency p50 is %.3f s (at most 0.1 s)" % (st, example, percentile(store[st], 0.5)))
 
+    for (example, case), times in sorted(errors.items()):
+        # The client has no server type of its own here: the error comes before its daemon.
+        rows.append(("time to the error, s, %s/, %s" % (example, case), {st: cell(times, 1, 2) if st == "thread"
+                                                                         else "" for st in SERVERTYPES}))
+        if statistics.median(times) > 5:
+            failures.append("%s/ with %s: the error took %.1f s (at most 5 s)" % (example, case, statistics.median(times)))
+
     width = max(len(label) for label, _ in rows)
     print("%-*s  %-26s %-26s" % (width, "median (min-max)", "thread", "multiplex"))
     for label, values in rows:
@@ -312,7 +308,7 @@ def bench(repeat, samples, small, big):
         print("DOES NOT HOLD: " + failure)
     if not failures:
         print("All checks hold: every callback arrived, no worker stayed registered, "
-              "cost within 1.3x of the floor, median exit latency within 0.1 s.")
+              "cost within 1.3x of the floor, median exit latency within 0.1 s, every error within 5 s.")
     return 1 if failures else 0
 
 

@@ -1,97 +1,17 @@
 """Fixtures that run the examples as real processes on free ports, and always stop them."""
-import os
-import re
-import signal
 import socket
-import subprocess
-import sys
 import threading
-import time
-from pathlib import Path
 
 import Pyro4
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-Pyro4.config.COMMTIMEOUT = 5.0  # no Pyro4 call that a test makes itself can hang
+from helpers import Process, daemon_uri
 
 
-class Process(object):
-    """One running script; its output lines are collected as they arrive."""
-
-    def __init__(self, args, env=None, prefix=()):
-        clean = {k: v for k, v in os.environ.items() if not k.startswith("PYRO_")}
-        clean.update(env or {})
-        self.args = args
-        self.popen = subprocess.Popen([*prefix, sys.executable, *args], cwd=ROOT, env=clean, text=True,
-                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      start_new_session=True)  # its own process group, so kill() gets all of it
-        self.lines = {"stdout": [], "stderr": []}
-        self.changed = threading.Condition()
-        self.readers = [threading.Thread(target=self._read, args=(name,), daemon=True) for name in self.lines]
-        for reader in self.readers:
-            reader.start()
-
-    def _read(self, name):
-        for line in getattr(self.popen, name):
-            with self.changed:
-                self.lines[name].append(line.rstrip("\n"))
-                self.changed.notify_all()
-        with self.changed:
-            self.changed.notify_all()
-
-    @property
-    def stdout(self):
-        with self.changed:
-            return "\n".join(self.lines["stdout"])
-
-    @property
-    def stderr(self):
-        with self.changed:
-            return "\n".join(self.lines["stderr"])
-
-    def wait_for(self, pattern, timeout=10, stream="stdout", count=1):
-        """Wait until count lines match the regex, and return the last match."""
-        deadline = time.monotonic() + timeout
-        with self.changed:
-            seen = 0
-            while True:
-                lines = self.lines[stream]
-                for line in lines[seen:]:
-                    match = re.search(pattern, line)
-                    if match:
-                        count -= 1
-                        if count == 0:
-                            return match
-                seen = len(lines)
-                left = deadline - time.monotonic()
-                if left <= 0 or (self.popen.poll() is not None and not any(r.is_alive() for r in self.readers)):
-                    raise AssertionError("no line matching %r within %gs on %s of %s\nstdout:\n%s\nstderr:\n%s" % (
-                        pattern, timeout, stream, " ".join(self.args),
-                        "\n".join(self.lines["stdout"][-30:]), "\n".join(self.lines["stderr"][-30:])))
-                self.changed.wait(min(left, 0.5))
-
-    def wait(self, timeout=30):
-        """Wait for the process to end and its output to be read; return its exit code."""
-        try:
-            code = self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError("%s still running after %gs\nstdout:\n%s\nstderr:\n%s" % (
-                " ".join(self.args), timeout, self.stdout[-3000:], self.stderr[-3000:]))
-        for reader in self.readers:
-            reader.join(timeout)
-        return code
-
-    def signal(self, signum):
-        try:
-            os.killpg(self.popen.pid, signum)
-        except ProcessLookupError:
-            pass
-
-    def kill(self):
-        self.signal(signal.SIGKILL)
-        self.popen.wait()
+@pytest.fixture(autouse=True)
+def pyro_timeout(monkeypatch):
+    """Every Pyro4 call a test makes itself gives up after 5 s instead of hanging."""
+    monkeypatch.setattr(Pyro4.config, "COMMTIMEOUT", 5.0)
 
 
 @pytest.fixture
@@ -100,9 +20,8 @@ def spawn():
     started = []
 
     def start(*args, env=None, prefix=()):
-        process = Process(list(args), env, prefix)
-        started.append(process)
-        return process
+        started.append(Process(args, env, prefix))
+        return started[-1]
 
     yield start
     for process in started:
@@ -128,11 +47,17 @@ def server(start_server):
 @pytest.fixture
 def run_client(spawn):
     """Run an example's client to its end and return the finished process."""
-    def run(example, uri, *args, env=None, timeout=30, prefix=()):
+    def run(example, uri, *args, env=None, timeout=60, prefix=()):
         client = spawn("%s/client.py" % example, uri, *args, env=env, prefix=prefix)
         client.returncode = client.wait(timeout)
         return client
     return run
+
+
+@pytest.fixture(params=["callback", "callback2"])
+def example(request):
+    """Each example pair in turn."""
+    return request.param
 
 
 @pytest.fixture
@@ -143,14 +68,25 @@ def nameserver(spawn):
     return {"PYRO_NS_HOST": "localhost", "PYRO_NS_PORT": port}
 
 
-def daemon_uri(uri):
-    """The URI of the daemon that serves the object at uri."""
-    return re.sub(r"^PYRO:[^@]+@", "PYRO:Pyro.Daemon@", uri)
+@pytest.fixture
+def proxy():
+    """Make plain Pyro4 proxies, as any program on the network could; released afterwards."""
+    made = []
+
+    def make(uri, key=None):
+        made.append(Pyro4.Proxy(uri))
+        made[-1]._pyroHmacKey = key
+        return made[-1]
+
+    yield make
+    for each in made:
+        each._pyroRelease()
 
 
-def done_numbers(output):
-    """The worker numbers from the client's 'worker N reports work is done!' lines."""
-    return [int(n) for n in re.findall(r"^callback: worker (\d+) reports work is done!$", output, re.M)]
+@pytest.fixture
+def registered(proxy):
+    """Ask a running server's daemon which object ids it has registered."""
+    return lambda server, key=None: sorted(proxy(daemon_uri(server.uri), key).registered())
 
 
 @pytest.fixture

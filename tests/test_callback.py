@@ -1,11 +1,9 @@
 """callback/: workers started with oneway calls report back with done(number)."""
 import signal
-import time
 
-import Pyro4
 import pytest
 
-from conftest import daemon_uri, done_numbers
+from helpers import done_numbers
 
 
 @pytest.mark.parametrize("servertype", ["thread", "multiplex"])
@@ -35,12 +33,11 @@ def test_server_keeps_serving_the_next_client(server, run_client):
     assert sorted(done_numbers(second.stdout)) == [4, 5, 6, 7]
 
 
-def test_finished_workers_leave_the_daemon(server, run_client):
+def test_finished_workers_leave_the_daemon(server, run_client, registered):
     client = run_client("callback", server.uri, "--workers", "20", "--work", "0")
     assert client.returncode == 0, client.stderr
     server.wait_for("Worker 20 done, called the client back")
-    with Pyro4.Proxy(daemon_uri(server.uri)) as daemon:
-        assert sorted(daemon.registered()) == ["Pyro.Daemon", "example.callback"]
+    assert registered(server) == ["Pyro.Daemon", "example.callback"]
 
 
 def test_name_server_mode(nameserver, start_server, run_client):
@@ -60,7 +57,7 @@ def test_client_gives_up_at_its_timeout(server, run_client):
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_server_stops_cleanly(server, signum):
     server.signal(signum)
-    assert server.wait(10) == 0
+    assert server.wait() == 0
     assert server.stdout.splitlines()[-1] == "Server stopped."
     assert server.stderr == ""
 
@@ -69,41 +66,44 @@ def test_client_stops_cleanly_on_ctrl_c(server, spawn):
     client = spawn("callback/client.py", server.uri, "--workers", "1", "--work", "30")
     client.wait_for("waiting for their callbacks")
     client.signal(signal.SIGINT)
-    assert client.wait(10) == 130
+    assert client.wait() == 130
     assert client.stderr.strip() == "client: interrupted"
 
 
 def test_help_explains_every_option(spawn):
     for script in ("callback/server.py", "callback/client.py", "callback2/server.py", "callback2/client.py"):
         helper = spawn(script, "--help")
-        assert helper.wait(10) == 0
+        assert helper.wait() == 0
         for option in ("--host", "--servertype"):
             assert option in helper.stdout
 
 
-@pytest.mark.parametrize("args", [
-    ["--workers", "0"], ["--workers", "x"], ["--timeout", "0"], ["--timeout", "-1"],
-    ["--work", "-1"], ["--work", "nan"], ["--host", "0.0.0.0"], ["--port", "65536"], ["not a uri"],
-])
-def test_client_rejects_bad_arguments(run_client, args):
-    client = run_client("callback", *args) if args == ["not a uri"] else run_client("callback", "PYRO:x@localhost:1", *args)
+# Bad command lines: each is a usage message and exit 2, for both pairs alike.
+BAD_CLIENT_ARGS = [["--workers", "0"], ["--workers", "-3"], ["--workers", "x"], ["--timeout", "0"],
+                   ["--timeout", "-1"], ["--timeout", "nan"], ["--host", "0.0.0.0"], ["--host", "::"],
+                   ["--port", "65536"], ["--servertype", "select"]]
+
+
+@pytest.mark.parametrize("args", BAD_CLIENT_ARGS + [["not a uri"], ["PYRO:no-at-sign"]])
+def test_client_rejects_bad_arguments(example, run_client, args):
+    uri = [] if len(args) == 1 else ["PYRO:x@localhost:1"]
+    client = run_client(example, *uri, *args)
     assert client.returncode == 2
     assert "usage:" in client.stderr and "Traceback" not in client.stderr
 
 
-@pytest.mark.parametrize("args", [["--workers", "0"], ["--timeout", "nan"], ["--host", "::"], ["PYRO:no-at-sign"],
-                                  ["--workers", "-3"]])
-def test_client2_rejects_bad_arguments(run_client, args):
-    client = run_client("callback2", *args)
+@pytest.mark.parametrize("args", [["--work", "-1"], ["--work", "nan"], ["--work", "61"]])
+def test_client_rejects_a_bad_amount_of_work(run_client, args):
+    client = run_client("callback", "PYRO:x@localhost:1", *args)
     assert client.returncode == 2
     assert "usage:" in client.stderr and "Traceback" not in client.stderr
 
 
 @pytest.mark.parametrize("args", [["--port", "-1"], ["--port", "65536"], ["--port", "x"], ["--host", "0.0.0.0"],
-                                  ["--servertype", "select"]])
-def test_server_rejects_bad_arguments(spawn, args):
-    server = spawn("callback/server.py", *args)
-    assert server.wait(10) == 2
+                                  ["--host", "::"], ["--servertype", "select"]])
+def test_server_rejects_bad_arguments(example, spawn, args):
+    server = spawn("%s/server.py" % example, *args)
+    assert server.wait() == 2
     assert "usage:" in server.stderr and "Traceback" not in server.stderr
 
 
@@ -111,15 +111,18 @@ def test_server_rejects_bad_arguments(spawn, args):
 def test_client_does_not_wait_out_the_poll_timeout(server, spawn, servertype):
     # Pyro4's request loop re-checks its condition only every POLLTIMEOUT (2.0 s by
     # default); the client shortens it. The benchmark measures the real figure.
+    # The loop would see its last callback a full POLLTIMEOUT (2.0 s by default) late.
+    # The bound is loose, for a busy machine, and still fails at 2.0 s; the benchmark
+    # holds the real figure: a median exit latency of 0.1 s at most.
     client = spawn("callback/client.py", server.uri, "--workers", "1", "--work", "0.2", "--servertype", servertype)
-    client.wait_for("worker 1 reports work is done")
-    started = time.monotonic()
-    assert client.wait(10) == 0
-    assert time.monotonic() - started < 1.0
+    last_callback = client.wait_for("worker 1 reports work is done").when
+    loop_ended = client.wait_for("^All 1 workers reported back").when
+    assert client.wait() == 0
+    assert loop_ended - last_callback < 1.5
 
 
 def test_unknown_name_is_one_clear_line(run_client, nameserver):
-    client = run_client("callback", "PYRONAME:example.callback", env=nameserver, timeout=5)
+    client = run_client("callback", "PYRONAME:example.callback", env=nameserver)
     assert client.returncode == 1
     assert "unknown name: example.callback" in client.stderr and len(client.stderr.splitlines()) == 1
 

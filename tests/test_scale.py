@@ -1,14 +1,16 @@
 """Counts and correctness at scale: no lost callback, no refused client, nothing left registered.
 
-Speed is measured by bench_callbacks.py, not here.
+Speed is measured by bench_callbacks.py, not here. These tests keep both cores busy for
+seconds, so they are marked heavy and run in a pass of their own, after the others.
 """
 import re
 import signal
 
-import Pyro4
 import pytest
 
-from conftest import daemon_uri, done_numbers
+from helpers import done_numbers
+
+pytestmark = pytest.mark.heavy
 
 LINE = re.compile(r"^(callback: worker \d+ reports work is done!"
                   r"|Callback daemon listening on \S+, calling \S+"
@@ -17,31 +19,29 @@ LINE = re.compile(r"^(callback: worker \d+ reports work is done!"
 
 
 @pytest.mark.parametrize("servertype", ["thread", "multiplex"])
-def test_a_burst_of_2000_workers_loses_no_callback(start_server, run_client, servertype):
+def test_a_burst_of_2000_workers_loses_no_callback(start_server, run_client, registered, servertype):
     server = start_server("callback", "--servertype", servertype)
     client = run_client("callback", server.uri, "--workers", "2000", "--work", "0", "--servertype", servertype,
-                        timeout=50)
+                        timeout=120)
     assert client.returncode == 0, client.stderr
     assert sorted(done_numbers(client.stdout)) == list(range(1, 2001))
     for line in client.stdout.splitlines():
         assert LINE.match(line), "a broken line: %r" % line
     server.wait_for("Worker 2000 done")
-    with Pyro4.Proxy(daemon_uri(server.uri)) as daemon:
-        assert sorted(daemon.registered()) == ["Pyro.Daemon", "example.callback"]
+    assert registered(server) == ["Pyro.Daemon", "example.callback"]
 
 
-def test_60_clients_at_once(server, spawn):
+def test_60_clients_at_once(server, spawn, registered):
     clients = [spawn("callback/client.py", server.uri, "--workers", "50", "--work", "1") for _ in range(60)]
     numbers = []
     for client in clients:
-        assert client.wait(50) == 0, client.stderr
+        assert client.wait(120) == 0, client.stderr
         numbers += done_numbers(client.stdout)
         assert "no free workers" not in client.stderr
     assert sorted(numbers) == list(range(1, 3001))
     assert "callback failed" not in server.stdout
     server.wait_for("Worker 3000 done")
-    with Pyro4.Proxy(daemon_uri(server.uri)) as daemon:
-        assert sorted(daemon.registered()) == ["Pyro.Daemon", "example.callback"]
+    assert registered(server) == ["Pyro.Daemon", "example.callback"]
 
 
 @pytest.mark.parametrize("servertype", ["thread", "multiplex"])
@@ -52,7 +52,7 @@ def test_server_stops_on_sigterm_while_busy(start_server, spawn, servertype):
     client = spawn("callback/client.py", server.uri, "--workers", "5000", "--work", "0", "--quiet")
     server.wait_for("Worker 500 created")
     server.signal(signal.SIGTERM)
-    assert server.wait(10) == 0
+    assert server.wait() == 0
     assert server.stdout.splitlines()[-1] == "Server stopped."
     client.kill()
 
@@ -60,9 +60,10 @@ def test_server_stops_on_sigterm_while_busy(start_server, spawn, servertype):
 def test_callbacks_refused_for_no_free_workers_are_tried_again(server, run_client):
     # A callback daemon with one thread refuses all but one connection at a time
     # ("no free workers"); the workers connect again after a pause, and every
-    # callback still arrives exactly once.
+    # callback still arrives exactly once. (Without the retry, some of the 100
+    # fail at once; with it, a worker keeps trying for 10 s.)
     env = {"PYRO_THREADPOOL_SIZE": "1", "PYRO_THREADPOOL_SIZE_MIN": "1"}
-    client = run_client("callback", server.uri, "--workers", "100", "--work", "0.5", "--timeout", "10", env=env)
+    client = run_client("callback", server.uri, "--workers", "100", "--work", "0.5", "--timeout", "60", env=env)
     assert client.returncode == 0, client.stderr
     assert sorted(done_numbers(client.stdout)) == list(range(1, 101))
     assert "callback failed" not in server.stdout

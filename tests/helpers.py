@@ -1,0 +1,114 @@
+"""Plain helpers for the tests and the benchmark: one process runner, and readers of the examples' output."""
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Process(object):
+    """A script run in a process group of its own; its lines are kept, with their arrival times."""
+
+    def __init__(self, args, env=None, prefix=()):
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("PYRO_")}
+        clean.update(env or {})
+        self.args = list(args)
+        self.started = time.monotonic()
+        self.popen = subprocess.Popen([*prefix, sys.executable, *self.args], cwd=ROOT, env=clean, text=True,
+                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      start_new_session=True)  # so that kill() ends all of it
+        self.lines = {"stdout": [], "stderr": []}
+        self.times = {"stdout": [], "stderr": []}
+        self.changed = threading.Condition()
+        self.readers = [threading.Thread(target=self._read, args=(name,), daemon=True) for name in self.lines]
+        for reader in self.readers:
+            reader.start()
+
+    def _read(self, name):
+        for line in getattr(self.popen, name):
+            with self.changed:
+                self.lines[name].append(line.rstrip("\n"))
+                self.times[name].append(time.monotonic())
+                self.changed.notify_all()
+        with self.changed:
+            self.changed.notify_all()
+
+    @property
+    def stdout(self):
+        with self.changed:
+            return "\n".join(self.lines["stdout"])
+
+    @property
+    def stderr(self):
+        with self.changed:
+            return "\n".join(self.lines["stderr"])
+
+    def wait_for(self, pattern, timeout=30, stream="stdout", count=1):
+        """Wait until count lines match the regex; return the last match, with its arrival time as .when."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            seen = 0
+            while True:
+                lines = self.lines[stream]
+                for index in range(seen, len(lines)):
+                    match = re.search(pattern, lines[index])
+                    if match:
+                        count -= 1
+                        if count == 0:
+                            return Match(match, self.times[stream][index])
+                seen = len(lines)
+                ended = self.popen.poll() is not None and not any(r.is_alive() for r in self.readers)
+                if ended or time.monotonic() > deadline:
+                    raise AssertionError("no line matching %r within %gs on %s of %s\nstdout:\n%s\nstderr:\n%s" % (
+                        pattern, timeout, stream, " ".join(self.args),
+                        "\n".join(self.lines["stdout"][-30:]), "\n".join(self.lines["stderr"][-30:])))
+                self.changed.wait(0.5)
+
+    def wait(self, timeout=60):
+        """Wait for the process to end and its output to be read; return its exit code."""
+        try:
+            code = self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError("%s still running after %gs\nstdout:\n%s\nstderr:\n%s" % (
+                " ".join(self.args), timeout, self.stdout[-3000:], self.stderr[-3000:]))
+        self.ended = time.monotonic()
+        for reader in self.readers:
+            reader.join(timeout)
+        return code
+
+    def signal(self, signum):
+        try:
+            os.killpg(self.popen.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    def kill(self):
+        self.signal(signal.SIGKILL)
+        self.popen.wait()
+
+
+class Match(object):
+    """A regex match and the time its line arrived."""
+
+    def __init__(self, match, when):
+        self.match, self.when = match, when
+        self.string = match.string
+
+    def group(self, *names):
+        return self.match.group(*names)
+
+
+def daemon_uri(uri):
+    """The URI of the daemon that serves the object at uri."""
+    return re.sub(r"^PYRO:[^@]+@", "PYRO:Pyro.Daemon@", uri)
+
+
+def done_numbers(output):
+    """The worker numbers from callback/client.py's 'worker N reports work is done!' lines."""
+    return [int(n) for n in re.findall(r"^callback: worker (\d+) reports work is done!$", output, re.M)]
