@@ -1,4 +1,5 @@
 """Fixtures that run the examples as real processes on free ports, and always stop them."""
+import signal
 import socket
 import threading
 
@@ -6,6 +7,13 @@ import Pyro4
 import pytest
 
 from helpers import Process, daemon_uri
+
+
+def pytest_configure(config):
+    # Start the examples as a terminal would. A shell that runs the suite in the
+    # background ignores SIGINT, and the scripts would inherit that: no Ctrl-C.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
