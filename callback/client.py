@@ -50,7 +50,7 @@ class CallbackHandler(object):
 
     def __init__(self, expected, quiet=False):
         self.expected = expected
-        self.received = 0
+        self.received = set()  # the numbers of the workers that reported back
         self.quiet = quiet
         self.lock = threading.Lock()
 
@@ -64,18 +64,23 @@ class CallbackHandler(object):
             return
         line = "callback: worker %d reports work is done!" % number
         # Each oneway call runs in a thread of its own, so several done() calls
-        # can run at the same moment. An unlocked "+= 1" can then lose a count,
-        # and the client would wait forever. The lock also keeps printed lines
-        # whole, and printing before counting means that once the loop sees the
-        # last count, the last line is out too.
+        # can run at the same moment. An unlocked count can then lose one, and
+        # the client would wait forever. The lock also keeps printed lines whole,
+        # and printing before counting means that once the loop sees the last
+        # count, the last line is out too. Each worker counts once: a repeated
+        # number never brings the end nearer.
         with self.lock:
+            if number in self.received:
+                print("client: ignored done(%d): worker %d reported back already" % (number, number),
+                      file=sys.stderr, flush=True)
+                return
             if not self.quiet:
                 print(line, flush=True)
-            self.received += 1
+            self.received.add(number)
 
     def waiting(self):
         """The loop condition: serve until every worker has called back."""
-        return self.received < self.expected
+        return len(self.received) < self.expected
 
 
 def report_thread_error(args):
@@ -98,6 +103,11 @@ def callback_host(server_uri):
 
 def run(uri, workers, work, timeout, host, port, servertype, quiet):
     Pyro4.config.SERVERTYPE = servertype
+    if Pyro4.config.SERIALIZER not in ("serpent", "json"):
+        # marshal cannot carry the callback proxy, and a Pyro4 server accepts no
+        # pickle or dill unless told to (they would let a caller run code there).
+        sys.exit("client: PYRO_SERIALIZER=%s cannot carry the callback to the server: "
+                 "use serpent (the default) or json" % Pyro4.config.SERIALIZER)
     try:
         # A PYRONAME: URI is looked up first, so that we know where the server is.
         server_uri = Pyro4.resolve(uri, hmac_key=HMAC_KEY)
@@ -138,7 +148,8 @@ def run(uri, workers, work, timeout, host, port, servertype, quiet):
 
     loop.join(timeout)
     if loop.is_alive():
-        sys.exit("client: timed out after %g s: received %d of %d callbacks" % (timeout, handler.received, workers))
+        sys.exit("client: timed out after %g s: %d of %d workers reported back"
+                 % (timeout, len(handler.received), workers))
     # No daemon.close() here: closing the thread pool alone would take 0.1 s or
     # more (it sleeps, then joins each thread), and exiting closes every socket.
     print("All %d workers reported back. Done." % workers, flush=True)

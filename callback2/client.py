@@ -53,16 +53,39 @@ HMAC_KEY = os.environ.get("PYRO_HMAC_KEY")  # the variable Pyro4's name server t
 class CallbackHandler(object):
     """Lives in the client's daemon; both of its methods crash."""
 
-    def __init__(self):
-        self.calls = []
+    def __init__(self, expected):
+        self.expected = expected
+        self.received = 0  # workers that made both calls and closed their connection
+        self.calls = {}  # connection: the names of the calls that came over it
         self.lock = threading.Lock()
 
     def arrived(self, name):
-        # Callbacks run in several threads at once: print and record under a lock,
-        # and print first, so that the line is out before the loop sees the count.
+        # Callbacks run in several threads at once: print and record under a lock.
+        # Each worker calls over a connection of its own, so a call counts once
+        # per connection: a repeated one never brings the end nearer.
+        connection = Pyro4.current_context.client
         with self.lock:
+            names = self.calls.setdefault(connection, set())
+            if name in names:
+                print("client: ignored %s(): it came over this connection already" % name,
+                      file=sys.stderr, flush=True)
+                return
             print("callback: %s arrived, and it is about to divide by zero" % name, flush=True)
-            self.calls.append(name)
+            names.add(name)
+
+    def closed(self, connection):
+        # Pyro4 calls the daemon's clientDisconnect(connection) hook when a
+        # connection has ended. After call2 raises, Pyro4 sends the error back,
+        # logs the warning, and only then closes the connection. So a worker
+        # counts here, once its warning is out, and the loop never ends while
+        # the last one is still being written.
+        with self.lock:
+            if self.calls.pop(connection, set()) == {"call1", "call2"}:
+                self.received += 1
+
+    def waiting(self):
+        """The loop condition: serve until every worker has called back."""
+        return self.received < self.expected
 
     @Pyro4.expose
     def call1(self):
@@ -74,23 +97,6 @@ class CallbackHandler(object):
     def call2(self):
         self.arrived("call2")
         return 1 // 0  # goes back to the worker, and Pyro4 logs it here as well
-
-
-class CallbackDaemon(Pyro4.Daemon):
-    """A daemon that counts the connections that have closed."""
-
-    def __init__(self, host, port):
-        super(CallbackDaemon, self).__init__(host=host, port=port)
-        self.closed = 0
-        self.lock = threading.Lock()
-
-    def clientDisconnect(self, conn):
-        # Pyro4 calls this hook when a connection has ended. After call2 raises,
-        # Pyro4 sends the error back, logs the warning, and only then closes the
-        # connection. Counting closes lets the loop wait until the last warning is
-        # out, instead of exiting while it is still being written.
-        with self.lock:
-            self.closed += 1
 
 
 def callback_host(server_uri):
@@ -105,6 +111,11 @@ def callback_host(server_uri):
 
 def run(uri, workers, timeout, host, port, servertype):
     Pyro4.config.SERVERTYPE = servertype
+    if Pyro4.config.SERIALIZER not in ("serpent", "json"):
+        # marshal cannot carry the callback proxy, and a Pyro4 server accepts no
+        # pickle or dill unless told to (they would let a caller run code there).
+        sys.exit("client: PYRO_SERIALIZER=%s cannot carry the callback to the server: "
+                 "use serpent (the default) or json" % Pyro4.config.SERIALIZER)
     try:
         # A PYRONAME: URI is looked up first, so that we know where the server is.
         server_uri = Pyro4.resolve(uri, hmac_key=HMAC_KEY)
@@ -113,21 +124,18 @@ def run(uri, workers, timeout, host, port, servertype):
                  % (uri, Pyro4.config.NS_HOST, Pyro4.config.NS_PORT, x))
     try:
         host = host or callback_host(server_uri)
-        daemon = CallbackDaemon(host, port)
+        daemon = Pyro4.Daemon(host=host, port=port)
     except OSError as x:
         sys.exit("client: cannot start the callback daemon on %s port %d: %s" % (host or server_uri.host, port, x))
     daemon._pyroHmacKey = HMAC_KEY
-    handler = CallbackHandler()
+    handler = CallbackHandler(workers)
     daemon.register(handler)
+    daemon.clientDisconnect = handler.closed
     print("Callback daemon listening on %s, calling %s" % (daemon.locationStr, server_uri), flush=True)
-
-    def waiting():
-        """The loop condition: two calls from every worker, and each worker's connection closed."""
-        return len(handler.calls) < 2 * workers or daemon.closed < workers
 
     # Serve callbacks from a thread, starting now, so that a worker's calls are
     # taken while we are still creating the other workers.
-    loop = threading.Thread(target=daemon.requestLoop, args=(waiting,), daemon=True)
+    loop = threading.Thread(target=daemon.requestLoop, args=(handler.waiting,), daemon=True)
     loop.start()
 
     try:
@@ -149,10 +157,10 @@ def run(uri, workers, timeout, host, port, servertype):
 
     loop.join(timeout)
     if loop.is_alive():
-        sys.exit("client: timed out after %g s: received %d of %d callbacks" % (timeout, len(handler.calls), 2 * workers))
+        sys.exit("client: timed out after %g s: %d of %d workers reported back" % (timeout, handler.received, workers))
     # No daemon.close() here: closing the thread pool alone would take 0.1 s or
     # more (it sleeps, then joins each thread), and exiting closes every socket.
-    print("All %d callbacks arrived. Done." % (2 * workers), flush=True)
+    print("All %d workers reported back. Done." % workers, flush=True)
 
 
 def positive_int(text):

@@ -12,6 +12,7 @@ Run it, then run client.py in another terminal:
     python server.py
 """
 import argparse
+import collections
 import os
 import signal
 import sys
@@ -24,6 +25,7 @@ import Pyro4.util
 
 DEFAULT_PORT = 9124  # client.py uses the same default, so no name server is needed
 OBJECT_ID = "example.callback2"
+START_TIMEOUT = 10  # seconds; a worker whose work() is not called by then leaves the daemon
 
 # Every setting below is only a default: a PYRO_<NAME> environment variable still wins.
 if "PYRO_COMMTIMEOUT" not in os.environ:
@@ -138,9 +140,12 @@ def connect(callback):
 class CallbackServer(object):
     """Creates a worker for every client request."""
 
-    def __init__(self):
+    def __init__(self, start_timeout=START_TIMEOUT):
         self._workers = 0
         self._lock = threading.Lock()
+        self._start_timeout = start_timeout
+        self._pending = collections.deque()  # (deadline, worker), oldest first
+        self._next_pass = 0
 
     @Pyro4.expose
     def addworker(self, callback):
@@ -156,21 +161,49 @@ class CallbackServer(object):
         with self._lock:
             self._workers += 1
             number = self._workers
-        worker = Worker(number, callback)
+            worker = Worker(number, callback)
+            self._pending.append((time.monotonic() + self._start_timeout, worker))
         self._pyroDaemon.register(worker)
         say("Worker %d created." % number)
         # The worker is registered, so returning it sends the client a proxy (AutoProxy).
         return worker
 
+    def expire_workers(self):
+        """Drop the workers whose work() was not called within the start timeout."""
+        now = time.monotonic()
+        expired = []
+        with self._lock:
+            if now < self._next_pass:
+                return
+            self._next_pass = now + 1  # at most one pass, and one line, a second
+            while self._pending and self._pending[0][0] <= now:
+                worker = self._pending.popleft()[1]
+                with worker._lock:
+                    started, worker._started = worker._started, True  # a late work() is ignored
+                if not started:
+                    expired.append(worker)
+        for worker in expired:
+            worker.retire()
+        if expired:
+            first, last = expired[0]._number, expired[-1]._number
+            which = "Worker %d" % first if first == last else "Workers %d to %d (%d)" % (first, last, len(expired))
+            say("%s: never started within %g s, removed." % (which, self._start_timeout))
 
-def serve(host, port, servertype, use_ns):
+
+def serve(host, port, servertype, use_ns, start_timeout):
     Pyro4.config.SERVERTYPE = servertype
     try:
         daemon = Pyro4.Daemon(host=host, port=port)
     except OSError as x:
         sys.exit("server: cannot listen on %s port %d: %s" % (host, port, x.strerror or x))
     daemon._pyroHmacKey = HMAC_KEY
-    uri = daemon.register(CallbackServer(), OBJECT_ID)
+    callback_server = CallbackServer(start_timeout)
+    # Pyro4 calls its daemon's housekeeping() every few seconds from the request
+    # loop (every POLLTIMEOUT, 2 s, in the thread server; after each round of
+    # requests in the multiplex server). One pass there expires the workers that
+    # were never started: no thread or timer per worker.
+    daemon.housekeeping = callback_server.expire_workers
+    uri = daemon.register(callback_server, OBJECT_ID)
     stopping = threading.Event()
 
     def stop(signum, frame):
@@ -210,6 +243,13 @@ def port_number(text):
     return port
 
 
+def positive_seconds(text):
+    value = float(text)
+    if not 0 < value <= 3600:
+        raise ValueError(text)
+    return value
+
+
 def concrete_host(text):
     # A daemon bound to 0.0.0.0 puts 0.0.0.0 into every URI it hands out, and the
     # client would then send its calls to itself. So ask for a real address instead.
@@ -230,9 +270,12 @@ if __name__ == "__main__":
                         help="also register %s in the Pyro4 name server (found through PYRO_NS_HOST and PYRO_NS_PORT)" % OBJECT_ID)
     parser.add_argument("--servertype", choices=["thread", "multiplex"], default=Pyro4.config.SERVERTYPE,
                         help="Pyro4 server type (default: %(default)s)")
+    parser.add_argument("--start-timeout", type=positive_seconds, default=START_TIMEOUT,
+                        help="seconds a worker waits for its work() call before it is removed (default: %d)"
+                             % START_TIMEOUT)
     args = parser.parse_args()
     threading.excepthook = report_thread_error
     try:
-        serve(args.host, args.port, args.servertype, args.ns)
+        serve(args.host, args.port, args.servertype, args.ns, args.start_timeout)
     except KeyboardInterrupt:
         say("Server stopped.")

@@ -51,7 +51,7 @@ def test_name_server_mode(nameserver, start_server, run_client):
 def test_client_gives_up_at_its_timeout(server, run_client):
     client = run_client("callback", server.uri, "--workers", "2", "--work", "5", "--timeout", "0.5")
     assert client.returncode == 1
-    assert client.stderr.strip() == "client: timed out after 0.5 s: received 0 of 2 callbacks"
+    assert client.stderr.strip() == "client: timed out after 0.5 s: 0 of 2 workers reported back"
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])

@@ -6,6 +6,8 @@ import Pyro4
 import Pyro4.errors
 import pytest
 
+from helpers import done_numbers
+
 KEY = "a shared secret"
 OBJECT_IDS = {"callback": "example.callback", "callback2": "example.callback2"}
 QUICK = {"callback": ["--work", "0"], "callback2": []}  # a run without waiting
@@ -52,7 +54,7 @@ def test_client_stops_at_its_timeout_when_the_server_is_killed(server, spawn):
     client.wait_for("waiting for their callbacks")
     server.kill()
     assert client.wait() == 1
-    assert client.stderr == "client: timed out after 1 s: received 0 of 2 callbacks"
+    assert client.stderr == "client: timed out after 1 s: 0 of 2 workers reported back"
 
 
 def test_client2_stops_at_its_timeout_when_the_server_is_gone(recorder, spawn):
@@ -60,7 +62,7 @@ def test_client2_stops_at_its_timeout_when_the_server_is_gone(recorder, spawn):
     client.wait_for("waiting for their callbacks")
     recorder.daemon.shutdown()
     assert client.wait() == 1
-    assert client.stderr == "client: timed out after 1 s: received 0 of 4 callbacks"
+    assert client.stderr == "client: timed out after 1 s: 0 of 2 workers reported back"
 
 
 @pytest.fixture
@@ -252,3 +254,107 @@ def test_hmac_key_reaches_the_name_server(example, spawn, start_server, run_clie
     server.wait_for("Registered")
     client = run_client(example, "PYRONAME:" + OBJECT_IDS[example], *QUICK[example], env=env)
     assert client.returncode == 0, client.stderr
+
+
+# Workers that are never started, and callbacks that come twice
+
+STAND_IN_CLIENT = """
+import sys, threading, time, Pyro4
+class Handler(object):
+    @Pyro4.expose
+    def done(self, number): print("called back", flush=True)
+    @Pyro4.expose
+    def call1(self): print("called back", flush=True)
+    call2 = call1
+daemon = Pyro4.Daemon()
+handler = Handler()
+daemon.register(handler)
+threading.Thread(target=daemon.requestLoop, daemon=True).start()
+with Pyro4.Proxy(sys.argv[1]) as server:
+    worker = server.addworker(handler)
+print("created", flush=True)
+time.sleep(float(sys.argv[2]))
+worker.work(0) if "example.callback@" in sys.argv[1] else worker.work()
+print("started", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("servertype", ["thread", "multiplex"])
+def test_a_flood_of_never_started_workers_expires(example, servertype, start_server, proxy, registered, free_port):
+    server = start_server(example, "--servertype", servertype, "--start-timeout", "1")
+    callback_server = proxy(server.uri)
+    for _ in range(1000):
+        callback_server.addworker(dead_callback(free_port))._pyroRelease()
+    server.wait_for(r"^(Worker 1000|Workers \d+ to 1000 \(\d+\)): never started within 1 s, removed\.$")
+    counts = re.findall(r"^Workers? \d+(?: to \d+ \((\d+)\))?: never started", server.stdout, re.M)
+    assert sum(int(count or 1) for count in counts) == 1000
+    assert registered(server) == ["Pyro.Daemon", OBJECT_IDS[example]]
+
+
+def test_an_interrupted_client_leaves_no_worker_behind(example, start_server, spawn, registered):
+    server = start_server(example, "--start-timeout", "1")
+    client = spawn("-c", STAND_IN_CLIENT, server.uri, "60")  # waits between addworker and work()
+    client.wait_for("^created$")
+    client.kill()
+    server.wait_for(r"^Worker 1: never started within 1 s, removed\.$")
+    assert registered(server) == ["Pyro.Daemon", OBJECT_IDS[example]]
+
+
+def test_a_slow_client_still_gets_its_callback(example, start_server, spawn):
+    server = start_server(example)  # the default start timeout, 10 s
+    client = spawn("-c", STAND_IN_CLIENT, server.uri, "2")  # waits 2 s between addworker and work()
+    client.wait_for("^called back$")
+    assert "never started" not in server.stdout
+
+
+def test_help_gives_the_default_start_timeout(example, spawn):
+    helper = spawn("%s/server.py" % example, "--help")
+    assert helper.wait() == 0
+    assert "removed (default: 10)" in " ".join(helper.stdout.split())
+
+
+def test_a_repeated_done_is_ignored(server, spawn, proxy):
+    client = spawn("callback/client.py", server.uri, "--workers", "5", "--work", "1")
+    location = client.wait_for(r"^Callback daemon listening on (\S+), ").group(1)
+    client.wait_for("waiting for their callbacks")
+    # Another program finds the handler through the daemon's registered() and calls it.
+    handler_id = [name for name in proxy("PYRO:Pyro.Daemon@" + location).registered() if name != "Pyro.Daemon"]
+    handler = proxy("PYRO:%s@%s" % (handler_id[0], location))
+    for _ in range(5):
+        handler.done(1)
+    assert client.wait() == 0, client.stderr
+    assert sorted(done_numbers(client.stdout)) == [1, 2, 3, 4, 5]  # done(1) counted once, first come
+    assert client.stderr.splitlines() == ["client: ignored done(1): worker 1 reported back already"] * 5
+
+
+def test_a_repeated_call_is_ignored_by_client2(recorder, spawn):
+    client = spawn("callback2/client.py", recorder.uri, "--workers", "1", "--timeout", "5")
+    assert recorder.arrived.wait(30)
+    client.wait_for("waiting for their callbacks")
+    with recorder.callbacks[0] as handler:
+        for _ in range(5):
+            with pytest.raises(ZeroDivisionError):
+                handler.call1()
+    assert client.wait() == 1
+    assert client.stdout.count("callback: call1 arrived") == 1
+    assert client.stderr.splitlines() == ["client: ignored call1(): it came over this connection already"] * 4 + [
+        "client: timed out after 5 s: 0 of 1 workers reported back"]
+
+
+@pytest.mark.parametrize("serializer", ["serpent", "json"])
+def test_serpent_and_json_carry_the_callbacks(example, serializer, start_server, run_client):
+    env = {"PYRO_SERIALIZER": serializer}
+    server = start_server(example, env=env)
+    client = run_client(example, server.uri, *QUICK[example], env=env)
+    assert client.returncode == 0, client.stderr
+    assert client.stdout.splitlines()[-1].endswith("workers reported back. Done.")
+
+
+@pytest.mark.parametrize("serializer", ["marshal", "pickle"])
+def test_other_serializers_are_one_line_that_names_them(example, serializer, start_server, run_client):
+    server = start_server(example)
+    client = run_client(example, server.uri, env={"PYRO_SERIALIZER": serializer})
+    assert client.returncode == 1
+    assert_one_clear_line(client)
+    assert client.stderr.startswith("client: PYRO_SERIALIZER=%s cannot carry the callback" % serializer)
