@@ -13,6 +13,7 @@ import argparse
 import collections
 import os
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -95,7 +96,11 @@ class Worker(object):
             self._callback.done(self._number)  # oneway, so only a failure to connect is reported
             return "Worker %d done, called the client back." % self._number
         except Pyro4.errors.CommunicationError as x:
-            return "Worker %d: callback failed: %s" % (self._number, x)
+            hint = ""
+            if isinstance(x.__cause__, ssl.SSLCertVerificationError):
+                hint = ("; the client's certificate is not trusted here, or does not name the address "
+                        "in its URI: check PYRO_SSL_CACERTS")
+            return "Worker %d: callback failed: %s%s" % (self._number, x, hint)
         except Exception as x:
             return "Worker %d: callback raised %s: %s" % (self._number, type(x).__name__, x)
 
@@ -128,7 +133,7 @@ def connect(callback):
             return
         except Pyro4.errors.CommunicationError as x:
             # Nothing was sent yet, so trying again cannot deliver done() twice.
-            if isinstance(x.__cause__, ConnectionRefusedError) or time.time() + delay > deadline:
+            if isinstance(x.__cause__, (ConnectionRefusedError, ssl.SSLError)) or time.time() + delay > deadline:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
@@ -191,6 +196,9 @@ class CallbackServer(object):
 
 def serve(host, port, servertype, use_ns, start_timeout):
     Pyro4.config.SERVERTYPE = servertype
+    if Pyro4.config.SSL and not Pyro4.config.SSL_SERVERCERT:
+        sys.exit("server: PYRO_SSL is on, but the daemon has no certificate: "
+                 "set PYRO_SSL_SERVERCERT and PYRO_SSL_SERVERKEY")
     try:
         daemon = Pyro4.Daemon(host=host, port=port)
     except OSError as x:
@@ -260,8 +268,8 @@ def concrete_host(text):
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Callback example server: creates workers that call the client back.")
-    parser.add_argument("--host", type=concrete_host, default="localhost",
-                        help="address to listen on and put in the URI (default: localhost)")
+    parser.add_argument("--host", type=concrete_host, default=Pyro4.config.HOST,
+                        help="address to listen on and put in the URI (default: PYRO_HOST, or localhost)")
     parser.add_argument("--port", type=port_number, default=DEFAULT_PORT,
                         help="port to listen on, 0 for any free port (default: %d)" % DEFAULT_PORT)
     parser.add_argument("--ns", action="store_true",

@@ -109,6 +109,20 @@ def callback_host(server_uri):
     return Pyro4.socketutil.getInterfaceAddress(server_uri.host)
 
 
+def tls_hint(error, first_call):
+    """The likely TLS cause of a failed connection, with the setting to check, or ""."""
+    text = str(error)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return ("; the server's certificate is not trusted here, or does not name the host in the URI: "
+                "check PYRO_SSL_CACERTS")
+    if Pyro4.config.SSL and ("ALERT" in text or "EOF occurred" in text):
+        return ("; the server did not accept this client's certificate, or wants one: "
+                "check PYRO_SSL_CLIENTCERT and PYRO_SSL_CLIENTKEY")
+    if first_call and not Pyro4.config.SSL and "connection lost" in text:
+        return "; the server likely requires TLS: set PYRO_SSL=1 and the PYRO_SSL_* certificates"
+    return ""
+
+
 def run(uri, workers, timeout, host, port, servertype):
     Pyro4.config.SERVERTYPE = servertype
     if Pyro4.config.SERIALIZER not in ("serpent", "json"):
@@ -116,6 +130,10 @@ def run(uri, workers, timeout, host, port, servertype):
         # pickle or dill unless told to (they would let a caller run code there).
         sys.exit("client: PYRO_SERIALIZER=%s cannot carry the callback to the server: "
                  "use serpent (the default) or json" % Pyro4.config.SERIALIZER)
+    if Pyro4.config.SSL and not Pyro4.config.SSL_SERVERCERT:
+        # The client serves the callbacks, so with TLS its daemon needs a certificate too.
+        sys.exit("client: PYRO_SSL is on, but the callback daemon has no certificate: "
+                 "set PYRO_SSL_SERVERCERT and PYRO_SSL_SERVERKEY")
     try:
         # A PYRONAME: URI is looked up first, so that we know where the server is.
         server_uri = Pyro4.resolve(uri, hmac_key=HMAC_KEY)
@@ -138,17 +156,18 @@ def run(uri, workers, timeout, host, port, servertype):
     loop = threading.Thread(target=daemon.requestLoop, args=(handler.waiting,), daemon=True)
     loop.start()
 
+    started = 0
     try:
         with Pyro4.Proxy(server_uri) as server:
             server._pyroHmacKey = HMAC_KEY
-            for _ in range(workers):
+            for started in range(workers):
                 # AutoProxy both ways: the handler travels as a proxy because it is
                 # registered in our daemon, and the worker comes back as a proxy.
                 with server.addworker(handler) as worker:
                     worker._pyroHmacKey = HMAC_KEY  # proxies from the wire carry no key
                     worker.work()  # oneway: returns at once
     except Pyro4.errors.CommunicationError as x:
-        sys.exit("client: lost the server at %s: %s" % (server_uri, x))
+        sys.exit("client: lost the server at %s: %s%s" % (server_uri, x, tls_hint(x, started == 0)))
     except Exception as x:
         sys.exit("client: the server at %s refused: %s: %s" % (server_uri, type(x).__name__, x))
 

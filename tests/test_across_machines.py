@@ -94,3 +94,29 @@ def test_a_callback_daemon_on_loopback_is_never_called(two_hosts, start_server, 
     assert client.returncode == 1
     assert client.stderr == "client: timed out after 2 s: 0 of 1 workers reported back"
     assert server.wait_for(r"^Worker 1: callback failed: ").string.endswith("Connection refused")
+
+
+@pytest.mark.parametrize("example", ["callback", "callback2"])
+def test_mutual_tls_across_hosts_with_only_the_environment(two_hosts, start_server, run_client, tmp_path, example):
+    trustme = pytest.importorskip("trustme", reason="the TLS tests make their certificates with trustme")
+    # One test CA; each side's certificate names the address that its own URIs carry.
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    env = {}
+    for side, address in (("server", two_hosts.server_ip), ("client", two_hosts.client_ip)):
+        cert = ca.issue_cert(address)
+        cert.cert_chain_pems[0].write_to_path(str(tmp_path / (side + ".pem")))
+        cert.private_key_pem.write_to_path(str(tmp_path / (side + "-key.pem")))
+        env[side] = {"PYRO_SSL": "1", "PYRO_SSL_REQUIRECLIENTCERT": "1", "PYRO_SSL_CACERTS": str(tmp_path / "ca.pem"),
+                     "PYRO_SSL_SERVERCERT": str(tmp_path / (side + ".pem")),
+                     "PYRO_SSL_SERVERKEY": str(tmp_path / (side + "-key.pem")),
+                     "PYRO_SSL_CLIENTCERT": str(tmp_path / (side + ".pem")),
+                     "PYRO_SSL_CLIENTKEY": str(tmp_path / (side + "-key.pem"))}
+    env["server"]["PYRO_HOST"] = two_hosts.server_ip  # instead of --host: no flags, only the environment
+    server = start_server(example, env=env["server"], prefix=two_hosts.on_server)
+    assert "@%s:" % two_hosts.server_ip in server.uri
+    client = run_client(example, server.uri, "--workers", "3", *QUICK[example], env=env["client"],
+                        prefix=two_hosts.on_client)
+    assert client.returncode == 0, client.stderr
+    assert "Callback daemon listening on %s:" % two_hosts.client_ip in client.stdout
+    assert client.stdout.splitlines()[-1] == "All 3 workers reported back. Done."

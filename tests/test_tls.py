@@ -1,0 +1,118 @@
+"""TLS both ways: each side's daemon serves TLS only, with Pyro4's own PYRO_SSL_* variables and nothing else."""
+import re
+
+import Pyro4.errors
+import pytest
+
+trustme = pytest.importorskip("trustme", reason="the TLS tests make their certificates with trustme")
+
+QUICK = {"callback": ["--work", "0"], "callback2": []}  # a run without waiting
+
+
+class Certificates(object):
+    """A test CA, and certificates it signed, written to a folder as PEM files."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.ca = trustme.CA()
+        self.ca.cert_pem.write_to_path(str(folder / "ca.pem"))
+
+    def issue(self, name, *hosts, ca=None):
+        cert = (ca or self.ca).issue_cert(*hosts)
+        cert.cert_chain_pems[0].write_to_path(str(self.folder / (name + ".pem")))
+        cert.private_key_pem.write_to_path(str(self.folder / (name + "-key.pem")))
+        return name
+
+    def env(self, name="local", client_cert=True, cacerts="ca.pem"):
+        """Pyro4's variables for a side that serves with this certificate and trusts cacerts."""
+        env = {"PYRO_SSL": "1", "PYRO_SSL_REQUIRECLIENTCERT": "1",
+               "PYRO_SSL_SERVERCERT": str(self.folder / (name + ".pem")),
+               "PYRO_SSL_SERVERKEY": str(self.folder / (name + "-key.pem")),
+               "PYRO_SSL_CACERTS": str(self.folder / cacerts)}
+        if client_cert:
+            env["PYRO_SSL_CLIENTCERT"] = env["PYRO_SSL_SERVERCERT"]
+            env["PYRO_SSL_CLIENTKEY"] = env["PYRO_SSL_SERVERKEY"]
+        return env
+
+
+@pytest.fixture
+def certs(tmp_path):
+    """A test CA and a certificate for this machine (localhost and 127.0.0.1); no file outlives the test."""
+    certs = Certificates(tmp_path)
+    certs.issue("local", "localhost", "127.0.0.1")
+    return certs
+
+
+def test_mutual_tls_carries_the_calls_and_the_callbacks(example, certs, start_server, run_client, proxy, tmp_path):
+    log = tmp_path / "server.log"
+    server = start_server(example, env=dict(certs.env(), PYRO_LOGLEVEL="DEBUG", PYRO_LOGFILE=str(log)))
+    client = run_client(example, server.uri, "--workers", "2", *QUICK[example], env=certs.env())
+    assert client.returncode == 0, client.stderr
+    assert client.stdout.splitlines()[-1] == "All 2 workers reported back. Done."
+    # Pyro4 logs how each of the server's proxies connected: the callbacks went over TLS.
+    connections = re.findall(r"connected to PYRO:obj_\w+@127\.0\.0\.1:\d+ - \w+ - (\w+)", log.read_text())
+    assert len(connections) == 2 and set(connections) == {"SSL"}
+    with pytest.raises(Pyro4.errors.CommunicationError):
+        proxy(server.uri)._pyroBind()  # a plain connection gets nowhere
+
+
+def test_a_plain_connection_to_the_callback_daemon_is_refused(certs, start_server, spawn, proxy):
+    server = start_server("callback", env=certs.env())
+    client = spawn("callback/client.py", server.uri, "--workers", "1", "--work", "30", env=certs.env())
+    location = client.wait_for(r"^Callback daemon listening on (\S+), ").group(1)
+    client.wait_for("waiting for their callbacks")
+    with pytest.raises(Pyro4.errors.CommunicationError):
+        proxy("PYRO:Pyro.Daemon@" + location).ping()
+
+
+@pytest.mark.parametrize("case, setting", [
+    ("a client without TLS", "the server likely requires TLS: set PYRO_SSL=1"),
+    ("a client without a certificate", "check PYRO_SSL_CLIENTCERT and PYRO_SSL_CLIENTKEY"),
+    ("a client certificate from another CA", "check PYRO_SSL_CLIENTCERT and PYRO_SSL_CLIENTKEY"),
+    ("a server certificate the client does not trust", "is not trusted here, or does not name the host"),
+    ("a server certificate for another host", "is not trusted here, or does not name the host"),
+])
+def test_a_tls_mismatch_is_one_line_that_names_the_setting(example, case, setting, certs, start_server, run_client):
+    server_env, client_env = certs.env(), certs.env()
+    if case == "a client without TLS":
+        client_env = {}
+    elif case == "a client without a certificate":
+        client_env = certs.env(client_cert=False)
+    elif case == "a client certificate from another CA":
+        certs.issue("stranger", "localhost", "127.0.0.1", ca=trustme.CA())
+        client_env = dict(certs.env(), PYRO_SSL_CLIENTCERT=certs.env("stranger")["PYRO_SSL_SERVERCERT"],
+                          PYRO_SSL_CLIENTKEY=certs.env("stranger")["PYRO_SSL_SERVERKEY"])
+    elif case == "a server certificate the client does not trust":
+        certs.issue("stranger", "localhost", "127.0.0.1", ca=trustme.CA())
+        server_env = certs.env("stranger")
+    else:
+        server_env = certs.env(certs.issue("elsewhere", "elsewhere.example"))
+    server = start_server(example, env=server_env)
+    client = run_client(example, server.uri, env=client_env)
+    assert client.returncode == 1
+    assert len(client.stderr.splitlines()) == 1 and "Traceback" not in client.stderr
+    assert client.stderr.startswith("client: lost the server at %s: " % server.uri)
+    assert setting in client.stderr
+
+
+def test_tls_without_a_certificate_for_the_daemon_is_one_line(example, spawn):
+    for script in ("server.py", "client.py"):
+        process = spawn("%s/%s" % (example, script), *(["--port", "0"] if script == "server.py" else []),
+                        env={"PYRO_SSL": "1"})
+        assert process.wait() == 1
+        assert process.stderr.endswith("has no certificate: set PYRO_SSL_SERVERCERT and PYRO_SSL_SERVERKEY")
+        assert len(process.stderr.splitlines()) == 1
+
+
+def test_a_callback_daemon_the_server_does_not_trust_is_one_line_on_the_server(example, certs, start_server,
+                                                                                run_client):
+    certs.issue("stranger", "localhost", "127.0.0.1", ca=trustme.CA())
+    server = start_server(example, env=certs.env())
+    # The client trusts the server, but serves its callbacks with a certificate from another CA.
+    client_env = dict(certs.env(), PYRO_SSL_SERVERCERT=certs.env("stranger")["PYRO_SSL_SERVERCERT"],
+                      PYRO_SSL_SERVERKEY=certs.env("stranger")["PYRO_SSL_SERVERKEY"])
+    client = run_client(example, server.uri, *QUICK[example], "--timeout", "5", env=client_env)
+    assert client.returncode == 1
+    line = server.wait_for(r"^Worker 1: callback failed: ").string
+    assert "CERTIFICATE_VERIFY_FAILED" in line and line.endswith("check PYRO_SSL_CACERTS")
+    assert "Traceback" not in server.stdout + server.stderr
