@@ -1,14 +1,9 @@
 """
-Callback example, client side.
+Callback example, client side. Start server.py first, then this.
 
-The client creates workers on the server and starts each with a oneway call.
-To hear back from them it runs a Pyro4 daemon of its own, just like a server,
-with a CallbackHandler in it. Every worker calls done(number) on that handler
-when it finishes, and the daemon's request loop runs until all have.
-
-Start server.py first, then:
-
-    python client.py
+The client starts workers on the server with oneway calls. To hear back from
+them it runs a Pyro4 daemon of its own, like a server, with a CallbackHandler
+in it, until every worker has called done(number).
 """
 import argparse
 import os
@@ -20,34 +15,8 @@ import Pyro4
 import Pyro4.errors
 import Pyro4.socketutil
 
-DEFAULT_URI = "PYRO:example.callback@localhost:9123"
-MAX_WORK = 60  # seconds; the server refuses longer work
-
-# Every setting below is only a default: a PYRO_<NAME> environment variable still wins.
-if "PYRO_POLLTIMEOUT" not in os.environ:
-    # The request loop checks loopCondition only between its waits for activity
-    # on its sockets, and each wait is a select() of up to POLLTIMEOUT seconds
-    # (2.0 by default), in the thread and the multiplex server alike; COMMTIMEOUT
-    # plays no part in it. done() is oneway and runs in a thread of its own, so
-    # after the last one the loop could sit out most of a wait. A short wait ends
-    # the loop within 0.02 s of the last callback. (The thread server's
-    # housekeeping thread then wakes as often; both wake-ups cost next to nothing.)
-    Pyro4.config.POLLTIMEOUT = 0.02
-if "PYRO_COMMTIMEOUT" not in os.environ:
-    # Calls to a server that stopped answering fail after 3 s instead of hanging.
-    Pyro4.config.COMMTIMEOUT = 3.0
-if "PYRO_THREADPOOL_SIZE" not in os.environ:
-    # Each worker calls back over a connection of its own, and the thread server
-    # serves every connection in its own thread: 40 by default, after which
-    # callbacks are refused with "no free workers". Allow a burst of them.
-    Pyro4.config.THREADPOOL_SIZE = 500
-
-HMAC_KEY = os.environ.get("PYRO_HMAC_KEY")  # the variable Pyro4's name server tools read too
-
 
 class CallbackHandler(object):
-    """Lives in the client's daemon and counts the workers that are done."""
-
     def __init__(self, expected, quiet=False):
         self.expected = expected
         self.received = set()  # the numbers of the workers that reported back
@@ -57,186 +26,171 @@ class CallbackHandler(object):
     @Pyro4.expose
     @Pyro4.oneway
     def done(self, number):
-        # oneway: the worker does not wait for a reply. So the client may exit as
-        # soon as the last done() has been counted, with no reply left unsent.
-        if not isinstance(number, int) or isinstance(number, bool):
-            print("client: ignored done(%r): not a worker number" % (number,), file=sys.stderr, flush=True)
-            return
-        line = "callback: worker %d reports work is done!" % number
-        # Each oneway call runs in a thread of its own, so several done() calls
-        # can run at the same moment. An unlocked count can then lose one, and
-        # the client would wait forever. The lock also keeps printed lines whole,
-        # and printing before counting means that once the loop sees the last
-        # count, the last line is out too. Each worker counts once: a repeated
-        # number never brings the end nearer.
+        # oneway: the worker does not wait for a reply. Pyro4 runs each oneway call
+        # in a thread of its own, so count under a lock, or a count can get lost.
         with self.lock:
-            if number in self.received:
-                print("client: ignored done(%d): worker %d reported back already" % (number, number),
-                      file=sys.stderr, flush=True)
-                return
-            if not self.quiet:
-                print(line, flush=True)
-            self.received.add(number)
+            if is_new(self, number):
+                if not self.quiet:
+                    print("callback: worker %d reports work is done!" % number, flush=True)
+                self.received.add(number)  # after the line: when the loop ends, all is out
 
     def waiting(self):
-        """The loop condition: serve until every worker has called back."""
+        """The loop condition: serve until every worker has reported back."""
         return len(self.received) < self.expected
 
 
-def report_thread_error(args):
-    """One line instead of a traceback when a oneway call fails in its own thread."""
-    # done() is oneway, and Pyro4 runs each oneway call in a new thread: a call
-    # with the wrong arguments would otherwise end in Python's thread traceback.
-    print("client: error in a oneway call: %s: %s" % (args.exc_type.__name__, args.exc_value),
-          file=sys.stderr, flush=True)
-
-
-def callback_host(server_uri):
-    """The address of the local interface that the server's host is reached through."""
-    if "PYRO_HOST" in os.environ:
-        return Pyro4.config.HOST
-    # A callback daemon on localhost is unreachable from another machine: the
-    # server would call its own loopback. So ask the OS which interface routes
-    # to the server (a connected UDP socket, nothing is sent).
-    return Pyro4.socketutil.getInterfaceAddress(server_uri.host)
-
-
-def tls_hint(error, first_call):
-    """The likely TLS cause of a failed connection, with the setting to check, or ""."""
-    text = str(error)
-    if "CERTIFICATE_VERIFY_FAILED" in text:
-        return ("; the server's certificate is not trusted here, or does not name the host in the URI: "
-                "check PYRO_SSL_CACERTS")
-    if Pyro4.config.SSL and ("ALERT" in text or "EOF occurred" in text):
-        return ("; the server did not accept this client's certificate, or wants one: "
-                "check PYRO_SSL_CLIENTCERT and PYRO_SSL_CLIENTKEY")
-    if first_call and not Pyro4.config.SSL and "connection lost" in text:
-        return "; the server likely requires TLS: set PYRO_SSL=1 and the PYRO_SSL_* certificates"
-    return ""
-
-
-def run(uri, workers, work, timeout, host, port, servertype, quiet):
-    Pyro4.config.SERVERTYPE = servertype
-    if Pyro4.config.SERIALIZER not in ("serpent", "json"):
-        # marshal cannot carry the callback proxy, and a Pyro4 server accepts no
-        # pickle or dill unless told to (they would let a caller run code there).
-        sys.exit("client: PYRO_SERIALIZER=%s cannot carry the callback to the server: "
-                 "use serpent (the default) or json" % Pyro4.config.SERIALIZER)
-    if Pyro4.config.SSL and not Pyro4.config.SSL_SERVERCERT:
-        # The client serves the callbacks, so with TLS its daemon needs a certificate too.
-        sys.exit("client: PYRO_SSL is on, but the callback daemon has no certificate: "
-                 "set PYRO_SSL_SERVERCERT and PYRO_SSL_SERVERKEY")
-    try:
-        # A PYRONAME: URI is looked up first, so that we know where the server is.
-        server_uri = Pyro4.resolve(uri, hmac_key=HMAC_KEY)
-    except (Pyro4.errors.PyroError, OSError) as x:  # OSError: the lookup's broadcast can fail
-        sys.exit("client: cannot look up %s (name server at PYRO_NS_HOST=%s, PYRO_NS_PORT=%d): %s"
-                 % (uri, Pyro4.config.NS_HOST, Pyro4.config.NS_PORT, x))
-    try:
-        host = host or callback_host(server_uri)
-        daemon = Pyro4.Daemon(host=host, port=port)
-    except OSError as x:
-        sys.exit("client: cannot start the callback daemon on %s port %d: %s" % (host or server_uri.host, port, x))
-    daemon._pyroHmacKey = HMAC_KEY
+def run(uri, workers, work, timeout, host, port, quiet):
+    server_uri = resolve(uri)
+    daemon = callback_daemon(host, port, server_uri)
     handler = CallbackHandler(workers, quiet)
     daemon.register(handler)
-    print("Callback daemon listening on %s, calling %s" % (daemon.locationStr, server_uri), flush=True)
-
-    # Serve callbacks from a thread, starting now: a quick worker calls back while
-    # we are still creating the others. Until the loop accepts them, those calls
-    # pile up in the listen backlog (100 in Pyro4) and then time out or are lost.
+    print("Callback daemon listening on %s, calling %s" % (daemon.locationStr, server_uri),
+          flush=True)
+    # The daemon's request loop serves the callbacks, in a thread from the start:
+    # a quick worker calls back while the others are still being created.
     loop = threading.Thread(target=daemon.requestLoop, args=(handler.waiting,), daemon=True)
     loop.start()
-
     started = 0
     try:
-        with Pyro4.Proxy(server_uri) as server:
-            server._pyroHmacKey = HMAC_KEY
+        with keyed(Pyro4.Proxy(server_uri)) as server:
             for started in range(workers):
-                # Passing the handler sends a proxy to it, because it is registered
-                # in our daemon (AutoProxy), and the server returns a proxy to a worker.
-                with server.addworker(handler) as worker:
-                    worker._pyroHmacKey = HMAC_KEY  # proxies from the wire carry no key
-                    worker.work(random.randint(1, 5) if work is None else work)  # oneway: returns at once
+                # The handler is registered in our daemon, so it travels as a proxy
+                # (AutoProxy); the server returns a proxy to a worker in its daemon.
+                with keyed(server.addworker(handler)) as worker:
+                    worker.work(random.randint(1, 5) if work is None else work)  # oneway
     except Pyro4.errors.CommunicationError as x:
         sys.exit("client: lost the server at %s: %s%s" % (server_uri, x, tls_hint(x, started == 0)))
     except Exception as x:
         sys.exit("client: the server at %s refused: %s: %s" % (server_uri, type(x).__name__, x))
-    with handler.lock:  # callbacks are printing already
+    with handler.lock:  # callbacks may be printing already
         print("Started %d workers, waiting for their callbacks..." % workers, flush=True)
-
     loop.join(timeout)
     if loop.is_alive():
         sys.exit("client: timed out after %g s: %d of %d workers reported back"
                  % (timeout, len(handler.received), workers))
-    # No daemon.close() here: closing the thread pool alone would take 0.1 s or
-    # more (it sleeps, then joins each thread), and exiting closes every socket.
     print("All %d workers reported back. Done." % workers, flush=True)
 
 
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise ValueError(text)
-    return value
+# Defences: what keeps the example correct under load, faults and hostile input.
+
+DEFAULT_URI = "PYRO:example.callback@localhost:9123"
+HMAC_KEY = os.environ.get("PYRO_HMAC_KEY")  # README: Security
+TUNING = {  # README: Settings. A PYRO_<NAME> environment variable still wins.
+    "POLLTIMEOUT": 0.02,  # the loop sees its last callback this soon, not 2 s late
+    "COMMTIMEOUT": 3.0,  # a server that stops answering fails instead of hanging
+    "THREADPOOL_SIZE": 500,  # callbacks served at once, not 40
+}
 
 
-def positive_float(text):
-    value = float(text)
-    if not value > 0:
-        raise ValueError(text)
-    return value
+def configure(servertype):
+    Pyro4.config.SERVERTYPE = servertype
+    for name, value in TUNING.items():
+        if "PYRO_" + name not in os.environ:
+            setattr(Pyro4.config, name, value)
+    if Pyro4.config.SERIALIZER not in ("serpent", "json"):  # README: Serializers
+        sys.exit("client: PYRO_SERIALIZER=%s cannot carry the callback to the server: "
+                 "use serpent (the default) or json" % Pyro4.config.SERIALIZER)
+    if Pyro4.config.SSL and not Pyro4.config.SSL_SERVERCERT:  # README: TLS, both ways
+        sys.exit("client: PYRO_SSL is on, but the callback daemon has no certificate: "
+                 "set PYRO_SSL_SERVERCERT and PYRO_SSL_SERVERKEY")
 
 
-def seconds(text):
-    value = float(text)
-    if not 0 <= value <= MAX_WORK:
-        raise ValueError(text)
-    return value
-
-
-def port_number(text):
-    port = int(text)
-    if not 0 <= port <= 65535:
-        raise ValueError(text)
-    return port
-
-
-def uri_text(text):
+def resolve(uri):
+    """The server's PYRO: URI; a PYRONAME: is looked up first, to know where the server is."""
     try:
-        Pyro4.URI(text)
-    except Pyro4.errors.PyroError as x:
-        raise argparse.ArgumentTypeError("not a Pyro URI: %s" % x)
-    return text
+        return Pyro4.resolve(uri, hmac_key=HMAC_KEY)
+    except (Pyro4.errors.PyroError, OSError) as x:  # OSError: a broadcast can fail
+        sys.exit("client: cannot look up %s (name server at PYRO_NS_HOST=%s, PYRO_NS_PORT=%d): %s"
+                 % (uri, Pyro4.config.NS_HOST, Pyro4.config.NS_PORT, x))
+
+
+def callback_daemon(host, port, server_uri):
+    # Without --host or PYRO_HOST, listen on the interface that reaches the server:
+    # on localhost, a server on another machine would call its own loopback.
+    if not host:
+        host = Pyro4.config.HOST if "PYRO_HOST" in os.environ \
+            else Pyro4.socketutil.getInterfaceAddress(server_uri.host)
+    try:
+        return keyed(Pyro4.Daemon(host=host, port=port))
+    except OSError as x:
+        sys.exit("client: cannot start the callback daemon on %s port %d: %s" % (host, port, x))
+
+
+def keyed(proxy_or_daemon):
+    # HMAC (README: Security): a proxy that AutoProxy made carries no key.
+    proxy_or_daemon._pyroHmacKey = HMAC_KEY
+    return proxy_or_daemon
+
+
+def is_new(handler, number):
+    """Count each worker once: a repeated done(n) never brings the end nearer."""
+    if isinstance(number, int) and not isinstance(number, bool) and number not in handler.received:
+        return True
+    print("client: ignored done(%r): not a new worker number" % (number,),
+          file=sys.stderr, flush=True)
+    return False
+
+
+def tls_hint(error, first_call):
+    """The likely TLS cause of a failed connection, and the setting to check."""
+    text, ssl_on = str(error), Pyro4.config.SSL
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return "; the server's certificate is not trusted here, or names another host: " \
+               "check PYRO_SSL_CACERTS"
+    if ssl_on and ("ALERT" in text or "EOF occurred" in text):
+        return "; the server did not accept this client's certificate: check PYRO_SSL_CLIENTCERT"
+    if first_call and not ssl_on and "connection lost" in text:
+        return "; the server likely requires TLS: set PYRO_SSL=1 and the PYRO_SSL_* certificates"
+    return ""
+
+
+# The command line.
+
+def ranged(kind, low, high):
+    def number(text):
+        value = kind(text)
+        if not low <= value <= high:  # NaN fails here too
+            raise ValueError(text)
+        return value
+    return number
+
+
+def pyro_uri(text):
+    try:
+        return Pyro4.URI(text)
+    except Pyro4.errors.PyroError:
+        raise ValueError(text)
 
 
 def concrete_host(text):
-    if text in ("0.0.0.0", "::", ""):
-        raise argparse.ArgumentTypeError("%r is no address a server can call back; give this machine's address" % text)
+    if text in ("0.0.0.0", "::", ""):  # no address the server can call back
+        raise ValueError(text)
     return text
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description="Callback example client: starts workers on the server "
-                                                 "and waits until each has called back.")
-    parser.add_argument("uri", nargs="?", type=uri_text, default=DEFAULT_URI,
-                        help="the server, as PYRO:... or PYRONAME:example.callback (default: %(default)s)")
-    parser.add_argument("--workers", type=positive_int, default=5, help="number of workers (default: 5)")
-    parser.add_argument("--work", type=seconds, default=None,
-                        help="seconds every worker works, 0 to %d (default: a random 1 to 5 for each)" % MAX_WORK)
-    parser.add_argument("--timeout", type=positive_float, default=120.0,
-                        help="seconds to wait for callbacks once all workers started (default: 120)")
-    parser.add_argument("--host", type=concrete_host, default=None,
-                        help="address for the callback daemon (default: the interface that reaches the server)")
-    parser.add_argument("--port", type=port_number, default=0,
-                        help="port for the callback daemon, for a firewall to let through (default: any free port)")
-    parser.add_argument("--servertype", choices=["thread", "multiplex"], default=Pyro4.config.SERVERTYPE,
-                        help="server type of the callback daemon (default: %(default)s)")
-    parser.add_argument("--quiet", action="store_true", help="print no line for each callback")
+    parser = argparse.ArgumentParser(description="Callback example client: starts workers "
+                                                 "on the server and waits for their callbacks.")
+    parser.add_argument("uri", nargs="?", type=pyro_uri, default=DEFAULT_URI,
+                        help="the server, PYRO:... or PYRONAME:... (default: %(default)s)")
+    parser.add_argument("--workers", type=ranged(int, 1, 10 ** 6), default=5, help="default: 5")
+    parser.add_argument("--work", type=ranged(float, 0, 60),
+                        help="seconds each worker works (default: a random 1 to 5 for each)")
+    parser.add_argument("--timeout", type=ranged(float, 0.001, 10 ** 6), default=120,
+                        help="seconds to wait once all workers started (default: %(default)s)")
+    parser.add_argument("--host", type=concrete_host,
+                        help="callback daemon's address (default: the one that reaches the server)")
+    parser.add_argument("--port", type=ranged(int, 0, 65535), default=0,
+                        help="port of the callback daemon (default: any free one)")
+    parser.add_argument("--servertype", choices=["thread", "multiplex"],
+                        default=Pyro4.config.SERVERTYPE, help="default: %(default)s")
+    parser.add_argument("--quiet", action="store_true", help="no line for each callback")
     args = parser.parse_args()
-    threading.excepthook = report_thread_error
+    configure(args.servertype)
+    threading.excepthook = lambda error: print("client: error in a oneway call: %s: %s" % (
+        error.exc_type.__name__, error.exc_value), file=sys.stderr, flush=True)
     try:
-        run(args.uri, args.workers, args.work, args.timeout, args.host, args.port, args.servertype, args.quiet)
+        run(args.uri, args.workers, args.work, args.timeout, args.host, args.port, args.quiet)
     except KeyboardInterrupt:
         print("client: interrupted", file=sys.stderr)
         sys.exit(130)

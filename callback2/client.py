@@ -1,14 +1,9 @@
 """
-Callback example 2, client side: @Pyro4.callback and AutoProxy.
+Callback example 2, client side. Start server.py first, then this.
 
-The client's CallbackHandler has two methods that the server's workers call,
-and both crash. call1 is a plain exposed method: its error goes back to the
-caller and nothing shows here. call2 is also marked @Pyro4.callback: Pyro4
-then logs its error on this side too, as a warning on stderr.
-
-Start server.py first, then:
-
-    python client.py
+The workers call call1() and call2() on the CallbackHandler, and both crash.
+call1's error only goes back to the worker. call2 is a @Pyro4.callback, so
+Pyro4 also logs its error here, as a warning on stderr.
 """
 import argparse
 import logging
@@ -20,72 +15,21 @@ import Pyro4
 import Pyro4.errors
 import Pyro4.socketutil
 
-DEFAULT_URI = "PYRO:example.callback2@localhost:9124"
-
-# Every setting below is only a default: a PYRO_<NAME> environment variable still wins.
+# @callback makes Pyro4 log the error, so logging must be on. "import Pyro4" sets
+# the Pyro4 logger to level 9999 unless PYRO_LOGLEVEL is set: set levels again,
+# WARNING for the two socket servers that log it, and leave the rest of Pyro4 quiet.
 if "PYRO_LOGLEVEL" not in os.environ:
-    # @callback only makes Pyro4 log the error, as a warning, so logging must be
-    # on. Without PYRO_LOGLEVEL, "import Pyro4" has set the "Pyro4" logger's level
-    # to 9999, which silences all of Pyro4 whatever the root logger says, so set
-    # levels here, after the import. The warning comes from the socket server
-    # that ran the call; the rest of Pyro4 stays quiet, so that our own one-line
-    # errors are not doubled. (With PYRO_LOGLEVEL, Pyro4 set up its own logging.)
-    logging.basicConfig(stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")  # to stderr
     for name in ("Pyro4.threadpoolserver", "Pyro4.multiplexserver"):
         logging.getLogger(name).setLevel(logging.WARNING)
-if "PYRO_POLLTIMEOUT" not in os.environ:
-    # The request loop checks loopCondition only between its waits for activity
-    # on its sockets, each a select() of up to POLLTIMEOUT seconds (2.0 by
-    # default). The thread server runs the callbacks in other threads, so a short
-    # wait ends the loop within 0.02 s of the moment it is done.
-    Pyro4.config.POLLTIMEOUT = 0.02
-if "PYRO_COMMTIMEOUT" not in os.environ:
-    # Calls to a server that stopped answering fail after 3 s instead of hanging.
-    Pyro4.config.COMMTIMEOUT = 3.0
-if "PYRO_THREADPOOL_SIZE" not in os.environ:
-    # Every worker calls back over a connection of its own, and the thread server
-    # gives each connection a thread: 40 by default, then "no free workers".
-    Pyro4.config.THREADPOOL_SIZE = 500
-
-HMAC_KEY = os.environ.get("PYRO_HMAC_KEY")  # the variable Pyro4's name server tools read too
 
 
 class CallbackHandler(object):
-    """Lives in the client's daemon; both of its methods crash."""
-
     def __init__(self, expected):
         self.expected = expected
         self.received = 0  # workers that made both calls and closed their connection
         self.calls = {}  # connection: the names of the calls that came over it
         self.lock = threading.Lock()
-
-    def arrived(self, name):
-        # Callbacks run in several threads at once: print and record under a lock.
-        # Each worker calls over a connection of its own, so a call counts once
-        # per connection: a repeated one never brings the end nearer.
-        connection = Pyro4.current_context.client
-        with self.lock:
-            names = self.calls.setdefault(connection, set())
-            if name in names:
-                print("client: ignored %s(): it came over this connection already" % name,
-                      file=sys.stderr, flush=True)
-                return
-            print("callback: %s arrived, and it is about to divide by zero" % name, flush=True)
-            names.add(name)
-
-    def closed(self, connection):
-        # Pyro4 calls the daemon's clientDisconnect(connection) hook when a
-        # connection has ended. After call2 raises, Pyro4 sends the error back,
-        # logs the warning, and only then closes the connection. So a worker
-        # counts here, once its warning is out, and the loop never ends while
-        # the last one is still being written.
-        with self.lock:
-            if self.calls.pop(connection, set()) == {"call1", "call2"}:
-                self.received += 1
-
-    def waiting(self):
-        """The loop condition: serve until every worker has called back."""
-        return self.received < self.expected
 
     @Pyro4.expose
     def call1(self):
@@ -98,142 +42,176 @@ class CallbackHandler(object):
         self.arrived("call2")
         return 1 // 0  # goes back to the worker, and Pyro4 logs it here as well
 
+    def arrived(self, name):
+        # Callbacks run in several threads at once (thread server): count under a lock.
+        with self.lock:
+            if is_new(self, Pyro4.current_context.client, name):
+                print("callback: %s arrived, and it is about to divide by zero" % name, flush=True)
 
-def callback_host(server_uri):
-    """The address of the local interface that the server's host is reached through."""
-    if "PYRO_HOST" in os.environ:
-        return Pyro4.config.HOST
-    # A callback daemon on localhost is unreachable from another machine: the
-    # server would call its own loopback. So ask the OS which interface routes
-    # to the server (a connected UDP socket, nothing is sent).
-    return Pyro4.socketutil.getInterfaceAddress(server_uri.host)
+    def closed(self, connection):
+        # Pyro4 calls the daemon's clientDisconnect() once a connection has ended: after
+        # call2's warning is written. So a worker counts here, when its output is out.
+        with self.lock:
+            if self.calls.pop(connection, set()) == {"call1", "call2"}:
+                self.received += 1
 
-
-def tls_hint(error, first_call):
-    """The likely TLS cause of a failed connection, with the setting to check, or ""."""
-    text = str(error)
-    if "CERTIFICATE_VERIFY_FAILED" in text:
-        return ("; the server's certificate is not trusted here, or does not name the host in the URI: "
-                "check PYRO_SSL_CACERTS")
-    if Pyro4.config.SSL and ("ALERT" in text or "EOF occurred" in text):
-        return ("; the server did not accept this client's certificate, or wants one: "
-                "check PYRO_SSL_CLIENTCERT and PYRO_SSL_CLIENTKEY")
-    if first_call and not Pyro4.config.SSL and "connection lost" in text:
-        return "; the server likely requires TLS: set PYRO_SSL=1 and the PYRO_SSL_* certificates"
-    return ""
+    def waiting(self):
+        """The loop condition: serve until every worker has reported back."""
+        return self.received < self.expected
 
 
-def run(uri, workers, timeout, host, port, servertype):
-    Pyro4.config.SERVERTYPE = servertype
-    if Pyro4.config.SERIALIZER not in ("serpent", "json"):
-        # marshal cannot carry the callback proxy, and a Pyro4 server accepts no
-        # pickle or dill unless told to (they would let a caller run code there).
-        sys.exit("client: PYRO_SERIALIZER=%s cannot carry the callback to the server: "
-                 "use serpent (the default) or json" % Pyro4.config.SERIALIZER)
-    if Pyro4.config.SSL and not Pyro4.config.SSL_SERVERCERT:
-        # The client serves the callbacks, so with TLS its daemon needs a certificate too.
-        sys.exit("client: PYRO_SSL is on, but the callback daemon has no certificate: "
-                 "set PYRO_SSL_SERVERCERT and PYRO_SSL_SERVERKEY")
-    try:
-        # A PYRONAME: URI is looked up first, so that we know where the server is.
-        server_uri = Pyro4.resolve(uri, hmac_key=HMAC_KEY)
-    except (Pyro4.errors.PyroError, OSError) as x:  # OSError: the lookup's broadcast can fail
-        sys.exit("client: cannot look up %s (name server at PYRO_NS_HOST=%s, PYRO_NS_PORT=%d): %s"
-                 % (uri, Pyro4.config.NS_HOST, Pyro4.config.NS_PORT, x))
-    try:
-        host = host or callback_host(server_uri)
-        daemon = Pyro4.Daemon(host=host, port=port)
-    except OSError as x:
-        sys.exit("client: cannot start the callback daemon on %s port %d: %s" % (host or server_uri.host, port, x))
-    daemon._pyroHmacKey = HMAC_KEY
+def run(uri, workers, timeout, host, port):
+    server_uri = resolve(uri)
+    daemon = callback_daemon(host, port, server_uri)
     handler = CallbackHandler(workers)
     daemon.register(handler)
     daemon.clientDisconnect = handler.closed
-    print("Callback daemon listening on %s, calling %s" % (daemon.locationStr, server_uri), flush=True)
-
-    # Serve callbacks from a thread, starting now, so that a worker's calls are
-    # taken while we are still creating the other workers.
+    print("Callback daemon listening on %s, calling %s" % (daemon.locationStr, server_uri),
+          flush=True)
+    # The daemon's request loop serves the callbacks, in a thread from the start:
+    # a quick worker calls back while the others are still being created.
     loop = threading.Thread(target=daemon.requestLoop, args=(handler.waiting,), daemon=True)
     loop.start()
-
     started = 0
     try:
-        with Pyro4.Proxy(server_uri) as server:
-            server._pyroHmacKey = HMAC_KEY
+        with keyed(Pyro4.Proxy(server_uri)) as server:
             for started in range(workers):
-                # AutoProxy both ways: the handler travels as a proxy because it is
-                # registered in our daemon, and the worker comes back as a proxy.
-                with server.addworker(handler) as worker:
-                    worker._pyroHmacKey = HMAC_KEY  # proxies from the wire carry no key
+                # The handler is registered in our daemon, so it travels as a proxy
+                # (AutoProxy); the server returns a proxy to a worker in its daemon.
+                with keyed(server.addworker(handler)) as worker:
                     worker.work()  # oneway: returns at once
     except Pyro4.errors.CommunicationError as x:
         sys.exit("client: lost the server at %s: %s%s" % (server_uri, x, tls_hint(x, started == 0)))
     except Exception as x:
         sys.exit("client: the server at %s refused: %s: %s" % (server_uri, type(x).__name__, x))
-
     with handler.lock:  # callbacks may be printing already
         print("Started %d workers, waiting for their callbacks..." % workers, flush=True)
-
     loop.join(timeout)
     if loop.is_alive():
-        sys.exit("client: timed out after %g s: %d of %d workers reported back" % (timeout, handler.received, workers))
-    # No daemon.close() here: closing the thread pool alone would take 0.1 s or
-    # more (it sleeps, then joins each thread), and exiting closes every socket.
+        sys.exit("client: timed out after %g s: %d of %d workers reported back"
+                 % (timeout, handler.received, workers))
     print("All %d workers reported back. Done." % workers, flush=True)
 
 
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise ValueError(text)
-    return value
+# Defences: what keeps the example correct under load, faults and hostile input.
+
+DEFAULT_URI = "PYRO:example.callback2@localhost:9124"
+HMAC_KEY = os.environ.get("PYRO_HMAC_KEY")  # README: Security
+TUNING = {  # README: Settings. A PYRO_<NAME> environment variable still wins.
+    "POLLTIMEOUT": 0.02,  # the loop sees its last callback this soon, not 2 s late
+    "COMMTIMEOUT": 3.0,  # a server that stops answering fails instead of hanging
+    "THREADPOOL_SIZE": 500,  # callbacks served at once, not 40
+}
 
 
-def positive_float(text):
-    value = float(text)
-    if not value > 0:
-        raise ValueError(text)
-    return value
+def configure(servertype):
+    Pyro4.config.SERVERTYPE = servertype
+    for name, value in TUNING.items():
+        if "PYRO_" + name not in os.environ:
+            setattr(Pyro4.config, name, value)
+    if Pyro4.config.SERIALIZER not in ("serpent", "json"):  # README: Serializers
+        sys.exit("client: PYRO_SERIALIZER=%s cannot carry the callback to the server: "
+                 "use serpent (the default) or json" % Pyro4.config.SERIALIZER)
+    if Pyro4.config.SSL and not Pyro4.config.SSL_SERVERCERT:  # README: TLS, both ways
+        sys.exit("client: PYRO_SSL is on, but the callback daemon has no certificate: "
+                 "set PYRO_SSL_SERVERCERT and PYRO_SSL_SERVERKEY")
 
 
-def port_number(text):
-    port = int(text)
-    if not 0 <= port <= 65535:
-        raise ValueError(text)
-    return port
-
-
-def uri_text(text):
+def resolve(uri):
+    """The server's PYRO: URI; a PYRONAME: is looked up first, to know where the server is."""
     try:
-        Pyro4.URI(text)
-    except Pyro4.errors.PyroError as x:
-        raise argparse.ArgumentTypeError("not a Pyro URI: %s" % x)
-    return text
+        return Pyro4.resolve(uri, hmac_key=HMAC_KEY)
+    except (Pyro4.errors.PyroError, OSError) as x:  # OSError: a broadcast can fail
+        sys.exit("client: cannot look up %s (name server at PYRO_NS_HOST=%s, PYRO_NS_PORT=%d): %s"
+                 % (uri, Pyro4.config.NS_HOST, Pyro4.config.NS_PORT, x))
+
+
+def callback_daemon(host, port, server_uri):
+    # Without --host or PYRO_HOST, listen on the interface that reaches the server:
+    # on localhost, a server on another machine would call its own loopback.
+    if not host:
+        host = Pyro4.config.HOST if "PYRO_HOST" in os.environ \
+            else Pyro4.socketutil.getInterfaceAddress(server_uri.host)
+    try:
+        return keyed(Pyro4.Daemon(host=host, port=port))
+    except OSError as x:
+        sys.exit("client: cannot start the callback daemon on %s port %d: %s" % (host, port, x))
+
+
+def keyed(proxy_or_daemon):
+    # HMAC (README: Security): a proxy that AutoProxy made carries no key.
+    proxy_or_daemon._pyroHmacKey = HMAC_KEY
+    return proxy_or_daemon
+
+
+def is_new(handler, connection, name):
+    """Each worker calls over a connection of its own: count a call once per connection."""
+    names = handler.calls.setdefault(connection, set())
+    if name not in names:
+        names.add(name)
+        return True
+    print("client: ignored %s(): it came over this connection already" % name,
+          file=sys.stderr, flush=True)
+    return False
+
+
+def tls_hint(error, first_call):
+    """The likely TLS cause of a failed connection, and the setting to check."""
+    text, ssl_on = str(error), Pyro4.config.SSL
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return "; the server's certificate is not trusted here, or names another host: " \
+               "check PYRO_SSL_CACERTS"
+    if ssl_on and ("ALERT" in text or "EOF occurred" in text):
+        return "; the server did not accept this client's certificate: check PYRO_SSL_CLIENTCERT"
+    if first_call and not ssl_on and "connection lost" in text:
+        return "; the server likely requires TLS: set PYRO_SSL=1 and the PYRO_SSL_* certificates"
+    return ""
+
+
+# The command line.
+
+def ranged(kind, low, high):
+    def number(text):
+        value = kind(text)
+        if not low <= value <= high:  # NaN fails here too
+            raise ValueError(text)
+        return value
+    return number
+
+
+def pyro_uri(text):
+    try:
+        return Pyro4.URI(text)
+    except Pyro4.errors.PyroError:
+        raise ValueError(text)
 
 
 def concrete_host(text):
-    if text in ("0.0.0.0", "::", ""):
-        raise argparse.ArgumentTypeError("%r is no address a server can call back; give this machine's address" % text)
+    if text in ("0.0.0.0", "::", ""):  # no address the server can call back
+        raise ValueError(text)
     return text
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description="Callback example 2 client: its handler is called back twice "
-                                                 "by each worker, and only the @callback method's crash is logged here.")
-    parser.add_argument("uri", nargs="?", type=uri_text, default=DEFAULT_URI,
-                        help="the server, as PYRO:... or PYRONAME:example.callback2 (default: %(default)s)")
-    parser.add_argument("--workers", type=positive_int, default=1, help="number of workers (default: 1)")
-    parser.add_argument("--timeout", type=positive_float, default=60.0,
-                        help="seconds to wait for callbacks once all workers started (default: 60)")
-    parser.add_argument("--host", type=concrete_host, default=None,
-                        help="address for the callback daemon (default: the interface that reaches the server)")
-    parser.add_argument("--port", type=port_number, default=0,
-                        help="port for the callback daemon, for a firewall to let through (default: any free port)")
-    parser.add_argument("--servertype", choices=["thread", "multiplex"], default=Pyro4.config.SERVERTYPE,
-                        help="server type of the callback daemon (default: %(default)s)")
+    parser = argparse.ArgumentParser(description="Callback example 2 client: its handler is "
+                                                 "called back twice by each worker.")
+    parser.add_argument("uri", nargs="?", type=pyro_uri, default=DEFAULT_URI,
+                        help="the server, PYRO:... or PYRONAME:... (default: %(default)s)")
+    parser.add_argument("--workers", type=ranged(int, 1, 10 ** 6), default=1, help="default: 1")
+    parser.add_argument("--timeout", type=ranged(float, 0.001, 10 ** 6), default=60,
+                        help="seconds to wait once all workers started (default: %(default)s)")
+    parser.add_argument("--host", type=concrete_host,
+                        help="callback daemon's address (default: the one that reaches the server)")
+    parser.add_argument("--port", type=ranged(int, 0, 65535), default=0,
+                        help="port of the callback daemon (default: any free one)")
+    parser.add_argument("--servertype", choices=["thread", "multiplex"],
+                        default=Pyro4.config.SERVERTYPE, help="default: %(default)s")
     args = parser.parse_args()
+    configure(args.servertype)
+    threading.excepthook = lambda error: print("client: error in a oneway call: %s: %s" % (
+        error.exc_type.__name__, error.exc_value), file=sys.stderr, flush=True)
     try:
-        run(args.uri, args.workers, args.timeout, args.host, args.port, args.servertype)
+        run(args.uri, args.workers, args.timeout, args.host, args.port)
     except KeyboardInterrupt:
         print("client: interrupted", file=sys.stderr)
         sys.exit(130)

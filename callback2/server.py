@@ -1,15 +1,9 @@
 """
-Callback example 2, server side: @Pyro4.callback and AutoProxy.
+Callback example 2, server side. Start it first, then client.py in another terminal.
 
-The client sends a callback object, and gets a worker back: both travel as
-proxies (AutoProxy). The worker calls the client back twice, with call1()
-and call2(). Both crash on the client, and the worker prints the traceback
-that comes back with each error. Only call2 is marked @Pyro4.callback, so
-only its crash is also logged on the client's side.
-
-Run it, then run client.py in another terminal:
-
-    python server.py
+The client sends its callback object and gets a worker back, both as proxies
+(AutoProxy). The worker calls call1() and call2() on it: both crash, and the
+worker prints the remote traceback of each. Only call2 is a @Pyro4.callback.
 """
 import argparse
 import collections
@@ -22,268 +16,230 @@ import time
 
 import Pyro4
 import Pyro4.errors
+import Pyro4.socketutil
 import Pyro4.util
-
-DEFAULT_PORT = 9124  # client.py uses the same default, so no name server is needed
-OBJECT_ID = "example.callback2"
-START_TIMEOUT = 10  # seconds; a worker whose work() is not called by then leaves the daemon
-
-# Every setting below is only a default: a PYRO_<NAME> environment variable still wins.
-if "PYRO_COMMTIMEOUT" not in os.environ:
-    # Pyro4 waits forever on a socket by default (COMMTIMEOUT 0.0). With a timeout,
-    # a callback to a client that stopped answering fails instead of hanging a worker,
-    # and a connection that sends nothing gives its server thread back after 5 s.
-    Pyro4.config.COMMTIMEOUT = 5.0
-if "PYRO_THREADPOOL_SIZE" not in os.environ:
-    # The thread server gives each open connection a thread of its own, 40 at most
-    # by default, and refuses the next one with "no free workers". Every client keeps
-    # a connection open while it creates workers, and idle or half-open connections
-    # hold a thread until COMMTIMEOUT drops them, so allow many more.
-    Pyro4.config.THREADPOOL_SIZE = 500
-
-# Not set here, on purpose: SERIALIZERS_ACCEPTED. Pyro4 4.82 accepts serpent,
-# marshal and json, never pickle, which would let a caller run code in this
-# process. Keep that default.
-
-HMAC_KEY = os.environ.get("PYRO_HMAC_KEY")  # the variable Pyro4's name server tools read too
-
-output_lock = threading.Lock()
-
-
-def say(text):
-    """Print one line (or block) at once; workers print from many threads."""
-    with output_lock:
-        print(text, flush=True)
 
 
 class Worker(object):
-    """Calls the client back twice, and shows what each call raised."""
-
     def __init__(self, number, callback):
-        # Attributes are never reachable through a proxy: Pyro4 only serves what is
-        # @expose'd, and of attributes only exposed properties.
         self._number = number
-        self._callback = callback
+        self._callback = callback  # not exposed, so no caller can read it through a proxy
         self._started = False
         self._lock = threading.Lock()
 
     @Pyro4.expose
     @Pyro4.oneway
     def work(self):
-        # oneway: the client's work() returns at once, and Pyro4 runs this call in
-        # a thread of its own (ONEWAY_THREADED).
-        with self._lock:
-            started, self._started = self._started, True
-        if started:
-            say("Worker %d: already working, ignored a second work() call." % self._number)
+        # oneway: the client's call returns at once, and Pyro4 runs this one in a
+        # thread of its own (ONEWAY_THREADED), so the work goes on in the background.
+        if not may_start(self):
             return
         say("Worker %d calls the client back." % self._number)
         try:
-            outcome = self.call_back()
-        finally:
-            self.retire()
-        say(outcome)  # only now, so that whoever reads it finds the worker gone
-
-    def call_back(self):
-        """Make both calls, print what each raised, and return the line that ends it."""
-        try:
             connect(self._callback)
-            # Both calls go through the same proxy, so the same connection. After
-            # call2, a @callback method that raised, the client's Pyro4 closes that
-            # connection; the next call through this proxy would fail once with
-            # ConnectionClosedError (and the one after it would reconnect). So call2
-            # must come last. call1 is a plain method: its error leaves the
-            # connection open.
-            for call in (self._callback.call1, self._callback.call2):
-                try:
-                    call()
-                except Pyro4.errors.CommunicationError:
-                    raise
-                except Exception:
-                    # The error comes back with the client's traceback attached;
-                    # getPyroTraceback() shows ours and theirs.
-                    say("Worker %d: the callback raised, remote traceback follows:\n%s"
-                        % (self._number, "".join(Pyro4.util.getPyroTraceback()).rstrip()))
-            return "Worker %d done." % self._number
+            try:
+                self._callback.call1()  # a plain method: its error leaves the connection open
+            except ZeroDivisionError:
+                show_remote_traceback(self._number)
+            try:
+                self._callback.call2()  # @callback: the client logs its error, then drops
+            except ZeroDivisionError:  # the connection, so call2 must be the last call
+                show_remote_traceback(self._number)
+            outcome = "Worker %d done." % self._number
         except Pyro4.errors.CommunicationError as x:
-            hint = ""
-            if isinstance(x.__cause__, ssl.SSLCertVerificationError):
-                hint = ("; the client's certificate is not trusted here, or does not name the address "
-                        "in its URI: check PYRO_SSL_CACERTS")
-            return "Worker %d: callback failed: %s%s" % (self._number, x, hint)
-
-    def retire(self):
-        # A finished worker leaves the daemon and drops its connection to the client.
-        self._pyroDaemon.unregister(self)
-        self._callback._pyroRelease()
-
-
-def report_thread_error(args):
-    """One line instead of a traceback when a oneway call fails in its own thread."""
-    # Pyro4 runs each oneway call in a new thread, so an exception there, such as
-    # a TypeError from a work() call with the wrong arguments, never reaches the
-    # caller and would end in Python's thread traceback.
-    say("Error in a oneway call: %s: %s" % (args.exc_type.__name__, args.exc_value))
-
-
-def connect(callback):
-    """Connect to the client, retrying a busy or slow one; a refused connection means it is gone."""
-    delay = 0.05
-    deadline = time.time() + Pyro4.config.COMMTIMEOUT * 2
-    while True:
-        try:
-            callback._pyroBind()
-            return
-        except Pyro4.errors.CommunicationError as x:
-            # Nothing was sent yet, so trying again cannot deliver a call twice.
-            if isinstance(x.__cause__, (ConnectionRefusedError, ssl.SSLError)) or time.time() + delay > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+            outcome = "Worker %d: callback failed: %s" % (self._number, x)
+        finally:
+            retire(self)  # nothing of it stays on the server
+        say(outcome)  # only now, so that whoever reads it finds the worker gone
 
 
 class CallbackServer(object):
-    """Creates a worker for every client request."""
-
-    def __init__(self, start_timeout=START_TIMEOUT):
+    def __init__(self):
         self._workers = 0
         self._lock = threading.Lock()
-        self._start_timeout = start_timeout
         self._pending = collections.deque()  # (deadline, worker), oldest first
         self._next_pass = 0
 
     @Pyro4.expose
     def addworker(self, callback):
         # The client's callback object is registered in the client's daemon, so it
-        # arrives as a proxy (AutoProxy). An unregistered one is no proxy: it travels
-        # as a dict, and arrives as a plain one or is refused by Pyro4 on arrival.
+        # arrives here as a proxy (AutoProxy). Anything else cannot be called back.
         if not isinstance(callback, Pyro4.Proxy):
-            raise TypeError("addworker needs a proxy to a callback object, not %s" % type(callback).__name__)
-        # A proxy that arrives over the wire has the HMAC key its sender gave it
-        # (none, from AutoProxy), so give it ours. Its timeout is ours already:
-        # Pyro4 takes COMMTIMEOUT from the local config when it unpacks a proxy.
-        callback._pyroHmacKey = HMAC_KEY
+            raise TypeError("addworker needs a proxy to a callback object, not %s"
+                            % type(callback).__name__)
+        callback._pyroHmacKey = HMAC_KEY  # AutoProxy sends no key: give it ours
         with self._lock:
             self._workers += 1
-            number = self._workers
-            worker = Worker(number, callback)
-            self._pending.append((time.monotonic() + self._start_timeout, worker))
+            worker = Worker(self._workers, callback)
+            self._pending.append((time.monotonic() + START_TIMEOUT, worker))
         self._pyroDaemon.register(worker)
-        say("Worker %d created." % number)
-        # The worker is registered, so returning it sends the client a proxy (AutoProxy).
-        return worker
-
-    def expire_workers(self):
-        """Drop the workers whose work() was not called within the start timeout."""
-        now = time.monotonic()
-        expired = []
-        with self._lock:
-            if now < self._next_pass:
-                return
-            self._next_pass = now + 1  # at most one pass, and one line, a second
-            while self._pending and self._pending[0][0] <= now:
-                worker = self._pending.popleft()[1]
-                with worker._lock:
-                    started, worker._started = worker._started, True  # a late work() is ignored
-                if not started:
-                    expired.append(worker)
-        for worker in expired:
-            worker.retire()
-        if expired:
-            first, last = expired[0]._number, expired[-1]._number
-            which = "Worker %d" % first if first == last else "Workers %d to %d (%d)" % (first, last, len(expired))
-            say("%s: never started within %g s, removed." % (which, self._start_timeout))
+        say("Worker %d created." % worker._number)
+        return worker  # registered, so the client receives a proxy to it (AutoProxy)
 
 
-def serve(host, port, servertype, use_ns, start_timeout):
-    Pyro4.config.SERVERTYPE = servertype
-    if Pyro4.config.SSL and not Pyro4.config.SSL_SERVERCERT:
-        sys.exit("server: PYRO_SSL is on, but the daemon has no certificate: "
-                 "set PYRO_SSL_SERVERCERT and PYRO_SSL_SERVERKEY")
+def serve(host, port, use_ns):
+    configure()
     try:
         daemon = Pyro4.Daemon(host=host, port=port)
     except OSError as x:
         sys.exit("server: cannot listen on %s port %d: %s" % (host, port, x.strerror or x))
     daemon._pyroHmacKey = HMAC_KEY
-    callback_server = CallbackServer(start_timeout)
-    # Pyro4 calls its daemon's housekeeping() every few seconds from the request
-    # loop (every POLLTIMEOUT, 2 s, in the thread server; after each round of
-    # requests in the multiplex server). One pass there expires the workers that
-    # were never started: no thread or timer per worker.
-    daemon.housekeeping = callback_server.expire_workers
-    uri = daemon.register(callback_server, OBJECT_ID)
+    server = CallbackServer()
+    # Pyro4's request loop calls the daemon's housekeeping() every few seconds:
+    # one pass there removes the workers that were never started, no timers.
+    daemon.housekeeping = lambda: expire_workers(server)
+    uri = daemon.register(server, OBJECT_ID)
     stopping = threading.Event()
 
-    def stop(signum, frame):
-        # Ctrl-C and SIGTERM end the loop through its loopCondition. Raising
-        # KeyboardInterrupt here instead could land inside Pyro4's own request
-        # handling, whose catch-all "except:" (multiplex server) swallows it.
-        stopping.set()
-        daemon.transportServer.wakeup()  # connects to our own socket: select() returns now
+    def stop(signum, frame):  # Ctrl-C and SIGTERM end the loop through its loopCondition
+        stopping.set()  # (a KeyboardInterrupt would be swallowed by the multiplex server)
+        daemon.transportServer.wakeup()  # select() returns now
 
     signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)  # before the URI is out, so a quick stop is caught too
+    signal.signal(signal.SIGTERM, stop)
     if use_ns:
-        try:
-            with Pyro4.locateNS(hmac_key=HMAC_KEY) as ns:
-                ns.register(OBJECT_ID, uri)
-        except (Pyro4.errors.PyroError, OSError) as x:  # OSError: the lookup's broadcast can fail
-            sys.exit("server: cannot register %s in the name server (PYRO_NS_HOST=%s, PYRO_NS_PORT=%d): %s"
-                     % (OBJECT_ID, Pyro4.config.NS_HOST, Pyro4.config.NS_PORT, x))
+        with name_server() as ns:
+            ns.register(OBJECT_ID, uri)
         say("Registered %s in the name server." % OBJECT_ID)
     say("Server URI: %s" % uri)
-    say("Callback server 2 running (%s server type). Press Ctrl-C to stop." % servertype)
+    say("Callback server 2 running (%s server type). Press Ctrl-C to stop."
+        % Pyro4.config.SERVERTYPE)
     with daemon:
         daemon.requestLoop(loopCondition=lambda: not stopping.is_set())
     if use_ns:
-        try:
-            with Pyro4.locateNS(hmac_key=HMAC_KEY) as ns:
-                ns.remove(OBJECT_ID)
-        except (Pyro4.errors.PyroError, OSError):
-            pass  # the name server may be gone already
+        with name_server() as ns:
+            ns.remove(OBJECT_ID)
     say("Server stopped.")
 
 
-def port_number(text):
-    port = int(text)
-    if not 0 <= port <= 65535:
-        raise ValueError(text)
-    return port
+# Defences: what keeps the example correct under load, faults and hostile input.
+
+OBJECT_ID = "example.callback2"
+DEFAULT_PORT = 9124  # the client's default URI points here
+START_TIMEOUT = 10  # seconds from addworker to work(); README: Workers that are never started
+HMAC_KEY = os.environ.get("PYRO_HMAC_KEY")  # README: Security
+TUNING = {  # README: Settings. A PYRO_<NAME> environment variable still wins.
+    "COMMTIMEOUT": 5.0,  # a peer that stops answering fails instead of hanging
+    "THREADPOOL_SIZE": 500,  # connections served at once, not 40
+}
+output_lock = threading.Lock()
 
 
-def positive_seconds(text):
-    value = float(text)
-    if not 0 < value <= 3600:
-        raise ValueError(text)
-    return value
+def configure():
+    for name, value in TUNING.items():
+        if "PYRO_" + name not in os.environ:
+            setattr(Pyro4.config, name, value)
+    if Pyro4.config.SSL and not Pyro4.config.SSL_SERVERCERT:
+        sys.exit("server: PYRO_SSL is on, but the daemon has no certificate: "
+                 "set PYRO_SSL_SERVERCERT and PYRO_SSL_SERVERKEY")
+    if Pyro4.config.SSL:  # Pyro4 makes its TLS context for proxies at first use, unlocked:
+        Pyro4.socketutil.getSSLcontext(  # workers calling back at once could get a half-made one
+            clientcert=Pyro4.config.SSL_CLIENTCERT, clientkey=Pyro4.config.SSL_CLIENTKEY,
+            keypassword=Pyro4.config.SSL_CLIENTKEYPASSWD, cacerts=Pyro4.config.SSL_CACERTS)
+
+
+def say(text):
+    with output_lock:  # workers print from many threads: one whole line at a time
+        print(text, flush=True)
+
+
+def claim(worker):
+    """True for the first to claim a worker: its work() call, or its expiry."""
+    with worker._lock:
+        first, worker._started = not worker._started, True
+    return first
+
+
+def retire(worker):
+    worker._pyroDaemon.unregister(worker)
+    worker._callback._pyroRelease()
+
+
+def may_start(worker):
+    if not claim(worker):
+        say("Worker %d: already working, ignored a second work() call." % worker._number)
+        return False
+    return True
+
+
+def show_remote_traceback(number):
+    # The error came back with the client's traceback: getPyroTraceback() shows both.
+    say("Worker %d: the callback raised, remote traceback follows:\n%s"
+        % (number, "".join(Pyro4.util.getPyroTraceback()).rstrip()))
+
+
+def connect(callback):
+    """Connect to the client, again after a pause if it is busy; a refusal means it is gone."""
+    delay, deadline = 0.05, time.monotonic() + 2 * Pyro4.config.COMMTIMEOUT
+    while True:
+        try:
+            return callback._pyroBind()
+        except Pyro4.errors.CommunicationError as x:
+            if isinstance(x.__cause__, ssl.SSLCertVerificationError):
+                raise Pyro4.errors.CommunicationError("%s; the client's certificate is not "
+                                                      "trusted here: check PYRO_SSL_CACERTS" % x)
+            # Nothing was sent yet, so trying again can never deliver a call twice.
+            if isinstance(x.__cause__, ConnectionRefusedError) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
+def expire_workers(server):
+    now, due = time.monotonic(), []
+    with server._lock:
+        if now < server._next_pass:
+            return
+        server._next_pass = now + 1  # one pass, and one line at most, a second
+        while server._pending and server._pending[0][0] <= now:
+            due.append(server._pending.popleft()[1])
+    expired = [worker for worker in due if claim(worker)]  # a late work() is then ignored
+    for worker in expired:
+        retire(worker)
+    if expired:
+        say("Workers %d to %d (%d in all): never started within %g s, removed."
+            % (expired[0]._number, expired[-1]._number, len(expired), START_TIMEOUT))
+
+
+def name_server():
+    try:
+        return Pyro4.locateNS(hmac_key=HMAC_KEY)
+    except (Pyro4.errors.PyroError, OSError) as x:  # OSError: a broadcast can fail
+        sys.exit("server: no name server for %s (PYRO_NS_HOST=%s, PYRO_NS_PORT=%d): %s"
+                 % (OBJECT_ID, Pyro4.config.NS_HOST, Pyro4.config.NS_PORT, x))
+
+
+# The command line.
+
+def ranged(kind, low, high):
+    def number(text):
+        value = kind(text)
+        if not low <= value <= high:  # NaN fails here too
+            raise ValueError(text)
+        return value
+    return number
 
 
 def concrete_host(text):
-    # A daemon bound to 0.0.0.0 puts 0.0.0.0 into every URI it hands out, and the
-    # client would then send its calls to itself. So ask for a real address instead.
-    if text in ("0.0.0.0", "::", ""):
-        raise argparse.ArgumentTypeError("%r listens everywhere but is no address a client can call; "
-                                         "give this machine's address as clients see it" % text)
+    if text in ("0.0.0.0", "::", ""):  # it would go into every URI: README, Across machines
+        raise ValueError(text)
     return text
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description="Callback example 2 server: workers that call the client back "
-                                                 "twice, once to a plain method and once to a @callback one.")
+    parser = argparse.ArgumentParser(description="Callback example 2 server: creates "
+                                                 "workers that call the client back twice.")
     parser.add_argument("--host", type=concrete_host, default=Pyro4.config.HOST,
-                        help="address to listen on and put in the URI (default: PYRO_HOST, or localhost)")
-    parser.add_argument("--port", type=port_number, default=DEFAULT_PORT,
-                        help="port to listen on, 0 for any free port (default: %d)" % DEFAULT_PORT)
-    parser.add_argument("--ns", action="store_true",
-                        help="also register %s in the Pyro4 name server (found through PYRO_NS_HOST and PYRO_NS_PORT)" % OBJECT_ID)
-    parser.add_argument("--servertype", choices=["thread", "multiplex"], default=Pyro4.config.SERVERTYPE,
-                        help="Pyro4 server type (default: %(default)s)")
-    parser.add_argument("--start-timeout", type=positive_seconds, default=START_TIMEOUT,
-                        help="seconds a worker waits for its work() call before it is removed (default: %d)"
-                             % START_TIMEOUT)
+                        help="address to listen on and to put in the URI (default: %(default)s)")
+    parser.add_argument("--port", type=ranged(int, 0, 65535), default=DEFAULT_PORT,
+                        help="port to listen on, 0 for any free port (default: %(default)s)")
+    parser.add_argument("--ns", action="store_true", help="also register in the name server")
+    parser.add_argument("--servertype", choices=["thread", "multiplex"],
+                        default=Pyro4.config.SERVERTYPE, help="default: %(default)s")
+    parser.add_argument("--start-timeout", type=ranged(float, 0.1, 30), default=START_TIMEOUT,
+                        help="seconds a new worker waits for work() (default: %(default)s)")
     args = parser.parse_args()
-    threading.excepthook = report_thread_error
-    try:
-        serve(args.host, args.port, args.servertype, args.ns, args.start_timeout)
-    except KeyboardInterrupt:
-        say("Server stopped.")
+    Pyro4.config.SERVERTYPE, START_TIMEOUT = args.servertype, args.start_timeout
+    threading.excepthook = lambda error: say("Error in a oneway call: %s: %s" % (
+        error.exc_type.__name__, error.exc_value))  # not a traceback: the caller never hears
+    serve(args.host, args.port, args.ns)
