@@ -147,11 +147,40 @@ def test_addworker_refuses_anything_but_a_proxy(example, start_server, proxy, re
         for value in ("a string", None, {"done": 1}, 42):
             with pytest.raises(TypeError, match="^addworker needs a proxy to a callback object, not "):
                 callback_server.addworker(value)
-        # An unregistered object travels as a dict: as a plain dict of its attributes,
-        # or with its class name, which the server refuses; serpent's version decides.
-        with pytest.raises((TypeError, Pyro4.errors.SerializeError),
-                           match="(not dict|unsupported serialized class: test_faults.Unregistered)$"):
+        # An object that nobody registered travels as a dict with its class name,
+        # which the server's Pyro4 refuses (see the __main__ case below).
+        with pytest.raises(Pyro4.errors.SerializeError,
+                           match="unsupported serialized class: test_faults.Unregistered$"):
             callback_server.addworker(Unregistered())
+    assert "created" not in server.stdout
+    assert registered(server) == ["Pyro.Daemon", OBJECT_IDS[example]]
+
+
+SCRIPT_WITH_AN_UNREGISTERED_CALLBACK = """
+import sys, Pyro4
+class Unregistered(object):
+    @Pyro4.expose
+    def done(self, number):
+        pass
+server = Pyro4.Proxy(sys.argv[1])
+server._pyroTimeout = 5
+for value in (Unregistered(), None):
+    try:
+        server.addworker(value)
+    except Exception as x:
+        print(type(x).__name__, x, flush=True)
+"""
+
+
+def test_an_unregistered_object_from_a_script_is_refused(example, start_server, spawn, registered):
+    # The examples' own classes live in a script run as __main__, as this one's does.
+    server = start_server(example)
+    caller = spawn("-c", SCRIPT_WITH_AN_UNREGISTERED_CALLBACK, server.uri)
+    assert caller.wait() == 0, caller.stderr
+    first, second = caller.lines["stdout"]
+    assert first == ("SecurityError refused to deserialize types with double underscores "
+                     "in their name: __main__.Unregistered")
+    assert second.startswith("ConnectionClosedError ")  # the server dropped that connection
     assert "created" not in server.stdout
     assert registered(server) == ["Pyro.Daemon", OBJECT_IDS[example]]
 
