@@ -17,7 +17,6 @@ Not a test: pytest does not collect it.
 """
 import argparse
 import os
-import re
 import socket
 import statistics
 import sys

@@ -1,4 +1,10 @@
-"""Fixtures that run the examples as real processes on free ports, and always stop them."""
+"""Fixtures that run the examples as real processes on free ports, and always stop them.
+
+pytest-xprocess was weighed for the servers and the name server and not taken: it keeps
+one long-lived process per name across test runs, and has it write to a log file that
+it reads for one start-up pattern. These servers live for one test each, on ports
+chosen at start, and the tests read their output line by line as it arrives.
+"""
 import signal
 import socket
 import threading
@@ -6,7 +12,7 @@ import threading
 import Pyro4
 import pytest
 
-from helpers import Process, daemon_uri
+from helpers import Process, Recorder, daemon_uri
 
 
 def pytest_configure(config):
@@ -103,29 +109,6 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(("localhost", 0))
         return sock.getsockname()[1]
-
-
-class Recorder(object):
-    """Stands in for a server: keeps every callback proxy it gets, and never calls back."""
-
-    def __init__(self):
-        self.callbacks = []
-        self.arrived = threading.Event()
-
-    @Pyro4.expose
-    def addworker(self, callback):
-        self.callbacks.append(callback)
-        self.arrived.set()
-        worker = IdleWorker()
-        self._pyroDaemon.register(worker)
-        return worker
-
-
-class IdleWorker(object):
-    @Pyro4.expose
-    @Pyro4.oneway
-    def work(self, *args):
-        pass
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Plain helpers for the tests and the benchmark: one process runner, and readers of the examples' output."""
+"""Plain helpers for the tests and the benchmark: one process runner, readers of the
+examples' output, and a stand-in server."""
 import os
 import re
 import signal
@@ -7,6 +8,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+import Pyro4
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -112,3 +115,24 @@ def daemon_uri(uri):
 def done_numbers(output):
     """The worker numbers from callback/client.py's 'worker N reports work is done!' lines."""
     return [int(n) for n in re.findall(r"^callback: worker (\d+) reports work is done!$", output, re.M)]
+class Recorder(object):
+    """Stands in for a server: keeps every callback proxy it gets, and never calls back."""
+
+    def __init__(self):
+        self.callbacks = []
+        self.arrived = threading.Event()
+
+    @Pyro4.expose
+    def addworker(self, callback):
+        self.callbacks.append(callback)
+        self.arrived.set()
+        worker = IdleWorker()
+        self._pyroDaemon.register(worker)
+        return worker
+
+
+class IdleWorker(object):
+    @Pyro4.expose
+    @Pyro4.oneway
+    def work(self, *args):
+        pass

@@ -313,11 +313,11 @@ time.sleep(60)
 def test_a_flood_of_never_started_workers_expires(example, servertype, start_server, proxy, registered, free_port):
     server = start_server(example, "--servertype", servertype, "--start-timeout", "1")
     callback_server = proxy(server.uri)
-    for _ in range(1000):
+    for _ in range(500):
         callback_server.addworker(dead_callback(free_port))._pyroRelease()
-    server.wait_for(r"^Workers \d+ to 1000 \(\d+ in all\): never started within 1 s, removed\.$")
+    server.wait_for(r"^Workers \d+ to 500 \(\d+ in all\): never started within 1 s, removed\.$")
     counts = re.findall(r"^Workers \d+ to \d+ \((\d+) in all\): never started", server.stdout, re.M)
-    assert sum(int(count) for count in counts) == 1000
+    assert sum(int(count) for count in counts) == 500
     assert registered(server) == ["Pyro.Daemon", OBJECT_IDS[example]]
 
 
@@ -358,7 +358,7 @@ def test_a_repeated_done_is_ignored(server, spawn, proxy):
 
 
 def test_a_repeated_call_is_ignored_by_client2(recorder, spawn):
-    client = spawn("callback2/client.py", recorder.uri, "--workers", "1", "--timeout", "5")
+    client = spawn("callback2/client.py", recorder.uri, "--workers", "1", "--timeout", "3")
     assert recorder.arrived.wait(30)
     client.wait_for("waiting for their callbacks")
     with recorder.callbacks[0] as handler:
@@ -368,7 +368,7 @@ def test_a_repeated_call_is_ignored_by_client2(recorder, spawn):
     assert client.wait() == 1
     assert client.stdout.count("callback: call1 arrived") == 1
     assert client.stderr.splitlines() == ["client: ignored call1(): it came over this connection already"] * 4 + [
-        "client: timed out after 5 s: 0 of 1 workers reported back"]
+        "client: timed out after 3 s: 0 of 1 workers reported back"]
 
 
 @pytest.mark.parametrize("serializer", ["serpent", "json"])

@@ -111,7 +111,7 @@ def test_a_callback_daemon_the_server_does_not_trust_is_one_line_on_the_server(e
     # The client trusts the server, but serves its callbacks with a certificate from another CA.
     client_env = dict(certs.env(), PYRO_SSL_SERVERCERT=certs.env("stranger")["PYRO_SSL_SERVERCERT"],
                       PYRO_SSL_SERVERKEY=certs.env("stranger")["PYRO_SSL_SERVERKEY"])
-    client = run_client(example, server.uri, *QUICK[example], "--timeout", "5", env=client_env)
+    client = run_client(example, server.uri, *QUICK[example], "--timeout", "1", env=client_env)
     assert client.returncode == 1
     line = server.wait_for(r"^Worker 1: callback failed: ").string
     assert "CERTIFICATE_VERIFY_FAILED" in line and line.endswith("check PYRO_SSL_CACERTS")
