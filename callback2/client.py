@@ -18,7 +18,7 @@ import Pyro4.socketutil
 # @callback makes Pyro4 log the error, so logging must be on. "import Pyro4" sets
 # the Pyro4 logger to level 9999 unless PYRO_LOGLEVEL is set: set levels again,
 # WARNING for the two socket servers that log it, and leave the rest of Pyro4 quiet.
-if "PYRO_LOGLEVEL" not in os.environ:
+if not os.environ.get("PYRO_LOGLEVEL"):
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")  # to stderr
     for name in ("Pyro4.threadpoolserver", "Pyro4.multiplexserver"):
         logging.getLogger(name).setLevel(logging.WARNING)
