@@ -133,13 +133,15 @@ def is_new(handler, number):
 
 def tls_hint(error, first_call):
     """The likely TLS cause of a failed connection, and the setting to check."""
-    text, ssl_on = str(error), Pyro4.config.SSL
+    text = str(error)
     if "CERTIFICATE_VERIFY_FAILED" in text:
         return "; the server's certificate is not trusted here, or names another host: " \
                "check PYRO_SSL_CACERTS"
-    if ssl_on and ("ALERT" in text or "EOF occurred" in text):
+    if "WRONG_VERSION_NUMBER" in text:
+        return "; the server likely does not use TLS: check PYRO_SSL on both sides"
+    if first_call and "connection lost" in text and Pyro4.config.SSL:
         return "; the server did not accept this client's certificate: check PYRO_SSL_CLIENTCERT"
-    if first_call and not ssl_on and "connection lost" in text:
+    if first_call and "connection lost" in text:
         return "; the server likely requires TLS: set PYRO_SSL=1 and the PYRO_SSL_* certificates"
     return ""
 

@@ -71,6 +71,7 @@ def test_a_plain_connection_to_the_callback_daemon_is_refused(certs, start_serve
     ("a client certificate from another CA", "check PYRO_SSL_CLIENTCERT"),
     ("a server certificate the client does not trust", "is not trusted here, or names another host: check PYRO_SSL_CACERTS"),
     ("a server certificate for another host", "is not trusted here, or names another host: check PYRO_SSL_CACERTS"),
+    ("a TLS client against a plain server", "the server likely does not use TLS: check PYRO_SSL"),
 ])
 def test_a_tls_mismatch_is_one_line_that_names_the_setting(example, case, setting, certs, start_server, run_client):
     server_env, client_env = certs.env(), certs.env()
@@ -82,6 +83,8 @@ def test_a_tls_mismatch_is_one_line_that_names_the_setting(example, case, settin
         certs.issue("stranger", "localhost", "127.0.0.1", ca=trustme.CA())
         client_env = dict(certs.env(), PYRO_SSL_CLIENTCERT=certs.env("stranger")["PYRO_SSL_SERVERCERT"],
                           PYRO_SSL_CLIENTKEY=certs.env("stranger")["PYRO_SSL_SERVERKEY"])
+    elif case == "a TLS client against a plain server":
+        server_env = {}
     elif case == "a server certificate the client does not trust":
         certs.issue("stranger", "localhost", "127.0.0.1", ca=trustme.CA())
         server_env = certs.env("stranger")
