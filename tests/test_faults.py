@@ -314,11 +314,11 @@ time.sleep(60)
 def test_a_flood_of_never_started_workers_expires(example, servertype, start_server, proxy, registered, free_port):
     server = start_server(example, "--servertype", servertype, "--start-timeout", "1")
     callback_server = proxy(server.uri)
-    for _ in range(500):
+    for _ in range(300):
         callback_server.addworker(dead_callback(free_port))._pyroRelease()
-    server.wait_for(r"^Workers \d+ to 500 \(\d+ in all\): never started within 1 s, removed\.$")
+    server.wait_for(r"^Workers \d+ to 300 \(\d+ in all\): never started within 1 s, removed\.$")
     counts = re.findall(r"^Workers \d+ to \d+ \((\d+) in all\): never started", server.stdout, re.M)
-    assert sum(int(count) for count in counts) == 500
+    assert sum(int(count) for count in counts) == 300
     assert registered(server) == ["Pyro.Daemon", OBJECT_IDS[example]]
 
 

@@ -19,15 +19,17 @@ LINE = re.compile(r"^(callback: worker \d+ reports work is done!"
 
 
 @pytest.mark.parametrize("servertype", ["thread", "multiplex"])
-def test_a_burst_of_2000_workers_loses_no_callback(start_server, run_client, registered, servertype):
+def test_a_burst_of_1000_workers_loses_no_callback(start_server, run_client, registered, servertype):
+    # 1000 at once is ten times Pyro4's listen backlog; the benchmark runs 10,000 with
+    # the same checks (every callback once, no worker left registered).
     server = start_server("callback", "--servertype", servertype)
-    client = run_client("callback", server.uri, "--workers", "2000", "--work", "0", "--servertype", servertype,
+    client = run_client("callback", server.uri, "--workers", "1000", "--work", "0", "--servertype", servertype,
                         timeout=120)
     assert client.returncode == 0, client.stderr
-    assert sorted(done_numbers(client.stdout)) == list(range(1, 2001))
+    assert sorted(done_numbers(client.stdout)) == list(range(1, 1001))
     for line in client.stdout.splitlines():
         assert LINE.match(line), "a broken line: %r" % line
-    server.wait_for("Worker 2000 done")
+    server.wait_for("Worker 1000 done")
     assert registered(server) == ["Pyro.Daemon", "example.callback"]
 
 
@@ -50,7 +52,7 @@ def test_server_stops_on_sigterm_while_busy(start_server, spawn, servertype):
     # the multiplex server's catch-all handler, and the server would run on.
     server = start_server("callback", "--servertype", servertype)
     client = spawn("callback/client.py", server.uri, "--workers", "5000", "--work", "0", "--quiet")
-    server.wait_for("Worker 500 created")
+    server.wait_for("Worker 50 created")  # the client goes on creating: the server is busy
     server.signal(signal.SIGTERM)
     assert server.wait() == 0
     assert server.stdout.splitlines()[-1] == "Server stopped."
