@@ -175,7 +175,8 @@ if __name__ == "__main__":
                                                  "on the server and waits for their callbacks.")
     parser.add_argument("uri", nargs="?", type=pyro_uri, default=DEFAULT_URI,
                         help="the server, PYRO:... or PYRONAME:... (default: %(default)s)")
-    parser.add_argument("--workers", type=ranged(int, 1, 10 ** 6), default=5, help="default: 5")
+    parser.add_argument("--workers", type=ranged(int, 1, 10 ** 6), default=5,
+                        help="how many workers to start (default: %(default)s)")
     parser.add_argument("--work", type=ranged(float, 0, 60),
                         help="seconds each worker works (default: a random 1 to 5 for each)")
     parser.add_argument("--timeout", type=ranged(float, 0.001, 10 ** 6), default=120,
@@ -185,7 +186,8 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=ranged(int, 0, 65535), default=0,
                         help="port of the callback daemon (default: any free one)")
     parser.add_argument("--servertype", choices=["thread", "multiplex"],
-                        default=Pyro4.config.SERVERTYPE, help="default: %(default)s")
+                        default=Pyro4.config.SERVERTYPE,
+                        help="Pyro4 server type of the callback daemon (default: %(default)s)")
     parser.add_argument("--quiet", action="store_true", help="no line for each callback")
     args = parser.parse_args()
     configure(args.servertype)

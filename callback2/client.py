@@ -199,7 +199,8 @@ if __name__ == "__main__":
                                                  "called back twice by each worker.")
     parser.add_argument("uri", nargs="?", type=pyro_uri, default=DEFAULT_URI,
                         help="the server, PYRO:... or PYRONAME:... (default: %(default)s)")
-    parser.add_argument("--workers", type=ranged(int, 1, 10 ** 6), default=1, help="default: 1")
+    parser.add_argument("--workers", type=ranged(int, 1, 10 ** 6), default=1,
+                        help="how many workers to start (default: %(default)s)")
     parser.add_argument("--timeout", type=ranged(float, 0.001, 10 ** 6), default=60,
                         help="seconds to wait once all workers started (default: %(default)s)")
     parser.add_argument("--host", type=concrete_host,
@@ -207,7 +208,8 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=ranged(int, 0, 65535), default=0,
                         help="port of the callback daemon (default: any free one)")
     parser.add_argument("--servertype", choices=["thread", "multiplex"],
-                        default=Pyro4.config.SERVERTYPE, help="default: %(default)s")
+                        default=Pyro4.config.SERVERTYPE,
+                        help="Pyro4 server type of the callback daemon (default: %(default)s)")
     args = parser.parse_args()
     configure(args.servertype)
     threading.excepthook = lambda error: print("client: error in a oneway call: %s: %s" % (

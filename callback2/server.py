@@ -233,9 +233,11 @@ if __name__ == "__main__":
                         help="address to listen on and to put in the URI (default: %(default)s)")
     parser.add_argument("--port", type=ranged(int, 0, 65535), default=DEFAULT_PORT,
                         help="port to listen on, 0 for any free port (default: %(default)s)")
-    parser.add_argument("--ns", action="store_true", help="also register in the name server")
+    parser.add_argument("--ns", action="store_true", help="also register %s in the name server, "
+                        "found through PYRO_NS_HOST and PYRO_NS_PORT" % OBJECT_ID)
     parser.add_argument("--servertype", choices=["thread", "multiplex"],
-                        default=Pyro4.config.SERVERTYPE, help="default: %(default)s")
+                        default=Pyro4.config.SERVERTYPE,
+                        help="Pyro4 server type (default: %(default)s)")
     parser.add_argument("--start-timeout", type=ranged(float, 0.1, 30), default=START_TIMEOUT,
                         help="seconds a new worker waits for work() (default: %(default)s)")
     args = parser.parse_args()
