@@ -34,15 +34,15 @@ def test_a_burst_of_1000_workers_loses_no_callback(start_server, run_client, reg
 
 
 def test_60_clients_at_once(server, spawn, registered):
-    clients = [spawn("callback/client.py", server.uri, "--workers", "20", "--work", "1") for _ in range(60)]
+    clients = [spawn("callback/client.py", server.uri, "--workers", "10", "--work", "1") for _ in range(60)]
     numbers = []
     for client in clients:
         assert client.wait(120) == 0, client.stderr
         numbers += done_numbers(client.stdout)
         assert "no free workers" not in client.stderr
-    assert sorted(numbers) == list(range(1, 1201))
+    assert sorted(numbers) == list(range(1, 601))
     assert "callback failed" not in server.stdout
-    server.wait_for("Worker 1200 done")
+    server.wait_for("Worker 600 done")
     assert registered(server) == ["Pyro.Daemon", "example.callback"]
 
 
