@@ -76,8 +76,8 @@ def serve(host, port, use_ns):
         sys.exit("server: cannot listen on %s port %d: %s" % (host, port, x.strerror or x))
     daemon._pyroHmacKey = HMAC_KEY
     server = CallbackServer()
-    # Pyro4's request loop calls the daemon's housekeeping() every few seconds:
-    # one pass there removes the workers that were never started, no timers.
+    # Pyro4's request loop calls the daemon's housekeeping() regularly (README: Workers
+    # that are never started): one pass there removes them, with no timer per worker.
     daemon.housekeeping = lambda: expire_workers(server)
     uri = daemon.register(server, OBJECT_ID)
     stopping = threading.Event()
