@@ -179,7 +179,8 @@ def connect(callback):
                 raise Pyro4.errors.CommunicationError("%s; the client's certificate is not "
                                                       "trusted here: check PYRO_SSL_CACERTS" % x)
             # Nothing was sent yet, so trying again can never deliver a call twice.
-            if isinstance(x.__cause__, ConnectionRefusedError) or time.monotonic() > deadline:
+            gone = isinstance(x.__cause__, (ConnectionRefusedError, ssl.SSLError))  # no use again
+            if gone or time.monotonic() > deadline:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
