@@ -25,8 +25,7 @@ if not os.environ.get("PYRO_LOGLEVEL"):
 
 
 class CallbackHandler(object):
-    def __init__(self, expected):
-        self.expected = expected
+    def __init__(self):
         self.received = 0  # workers that made both calls and closed their connection
         self.calls = {}  # connection: the names of the calls that came over it
         self.lock = threading.Lock()
@@ -55,22 +54,19 @@ class CallbackHandler(object):
             if self.calls.pop(connection, set()) == {"call1", "call2"}:
                 self.received += 1
 
-    def waiting(self):
-        """The loop condition: serve until every worker has reported back."""
-        return self.received < self.expected
-
 
 def run(uri, workers, timeout, host, port):
     server_uri = resolve(uri)
     daemon = callback_daemon(host, port, server_uri)
-    handler = CallbackHandler(workers)
+    handler = CallbackHandler()
     daemon.register(handler)
     daemon.clientDisconnect = handler.closed
     print("Callback daemon listening on %s, calling %s" % (daemon.locationStr, server_uri),
           flush=True)
-    # The daemon's request loop serves the callbacks, in a thread from the start:
-    # a quick worker calls back while the others are still being created.
-    loop = threading.Thread(target=daemon.requestLoop, args=(handler.waiting,), daemon=True)
+    # The daemon's request loop serves the callbacks, in a thread from the start: a quick
+    # worker calls back while the others are still being created. It ends when all are in.
+    loop = threading.Thread(target=daemon.requestLoop, daemon=True,
+                            kwargs={"loopCondition": lambda: handler.received < workers})
     loop.start()
     started = 0
     try:
@@ -159,8 +155,7 @@ def tls_hint(error, first_call):
     """The likely TLS cause of a failed connection, and the setting to check."""
     text = str(error)
     if "CERTIFICATE_VERIFY_FAILED" in text:
-        return "; the server's certificate is not trusted here, or names another host: " \
-               "check PYRO_SSL_CACERTS"
+        return "; untrusted server certificate, or one for another host: check PYRO_SSL_CACERTS"
     if "WRONG_VERSION_NUMBER" in text:
         return "; the server likely does not use TLS: check PYRO_SSL on both sides"
     if first_call and "connection lost" in text and Pyro4.config.SSL:
@@ -181,36 +176,28 @@ def ranged(kind, low, high):
     return number
 
 
-def pyro_uri(text):
-    try:
-        return Pyro4.URI(text)
-    except Pyro4.errors.PyroError:
-        raise ValueError(text)
-
-
-def concrete_host(text):
-    if text in ("0.0.0.0", "::", ""):  # no address the server can call back
-        raise ValueError(text)
-    return text
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Callback example 2 client: its handler is "
                                                  "called back twice by each worker.")
-    parser.add_argument("uri", nargs="?", type=pyro_uri, default=DEFAULT_URI,
+    parser.add_argument("uri", nargs="?", default=DEFAULT_URI,
                         help="the server, PYRO:... or PYRONAME:... (default: %(default)s)")
     parser.add_argument("--workers", type=ranged(int, 1, 10 ** 6), default=1,
                         help="how many workers to start (default: %(default)s)")
     parser.add_argument("--timeout", type=ranged(float, 0.001, 10 ** 6), default=60,
                         help="seconds to wait once all workers started (default: %(default)s)")
-    parser.add_argument("--host", type=concrete_host,
-                        help="callback daemon's address (default: the one that reaches the server)")
+    parser.add_argument("--host", help="callback address (default: whichever reaches the server)")
     parser.add_argument("--port", type=ranged(int, 0, 65535), default=0,
                         help="port of the callback daemon (default: any free one)")
     parser.add_argument("--servertype", choices=["thread", "multiplex"],
                         default=Pyro4.config.SERVERTYPE,
                         help="Pyro4 server type of the callback daemon (default: %(default)s)")
     args = parser.parse_args()
+    try:
+        Pyro4.URI(args.uri)
+    except Pyro4.errors.PyroError:
+        parser.error("argument uri: %r is no PYRO: or PYRONAME: URI" % args.uri)
+    if args.host in ("0.0.0.0", "::", ""):
+        parser.error("argument --host: %r is no address that the server can call" % args.host)
     configure(args.servertype)
     threading.excepthook = lambda error: print("client: error in a oneway call: %s: %s" % (
         error.exc_type.__name__, error.exc_value), file=sys.stderr, flush=True)

@@ -24,8 +24,7 @@ class Worker(object):
     def __init__(self, number, callback):
         self._number = number
         self._callback = callback  # not exposed, so no caller can read it through a proxy
-        self._started = False
-        self._lock = threading.Lock()
+        self._unclaimed = threading.Lock()  # taken by the first work() call, or by expiry
 
     @Pyro4.expose
     @Pyro4.oneway
@@ -143,20 +142,13 @@ def say(text):
         print(text, flush=True)
 
 
-def claim(worker):
-    """True for the first to claim a worker: its work() call, or its expiry."""
-    with worker._lock:
-        first, worker._started = not worker._started, True
-    return first
-
-
 def retire(worker):
     worker._pyroDaemon.unregister(worker)
     worker._callback._pyroRelease()
 
 
 def may_start(worker):
-    if not claim(worker):
+    if not worker._unclaimed.acquire(blocking=False):
         say("Worker %d: already working, ignored a second work() call." % worker._number)
         return False
     return True
@@ -194,7 +186,7 @@ def expire_workers(server):
         server._next_pass = now + 1  # one pass, and one line at most, a second
         while server._pending and server._pending[0][0] <= now:
             due.append(server._pending.popleft()[1])
-    expired = [worker for worker in due if claim(worker)]  # a late work() is then ignored
+    expired = [w for w in due if w._unclaimed.acquire(False)]  # a late work() is ignored then
     for worker in expired:
         retire(worker)
     if expired:
@@ -221,16 +213,10 @@ def ranged(kind, low, high):
     return number
 
 
-def concrete_host(text):
-    if text in ("0.0.0.0", "::", ""):  # it would go into every URI: README, Across machines
-        raise ValueError(text)
-    return text
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Callback example 2 server: creates "
                                                  "workers that call the client back twice.")
-    parser.add_argument("--host", type=concrete_host, default=Pyro4.config.HOST,
+    parser.add_argument("--host", default=Pyro4.config.HOST,
                         help="address to listen on and to put in the URI (default: %(default)s)")
     parser.add_argument("--port", type=ranged(int, 0, 65535), default=DEFAULT_PORT,
                         help="port to listen on, 0 for any free port (default: %(default)s)")
@@ -242,6 +228,8 @@ if __name__ == "__main__":
     parser.add_argument("--start-timeout", type=ranged(float, 0.1, 30), default=START_TIMEOUT,
                         help="seconds a new worker waits for work() (default: %(default)s)")
     args = parser.parse_args()
+    if args.host in ("0.0.0.0", "::", ""):  # it would go into every URI: README, Across machines
+        parser.error("argument --host: %r is no address that a client can call" % args.host)
     Pyro4.config.SERVERTYPE, START_TIMEOUT = args.servertype, args.start_timeout
     threading.excepthook = lambda error: say("Error in a oneway call: %s: %s" % (
         error.exc_type.__name__, error.exc_value))  # not a traceback: the caller never hears

@@ -69,8 +69,8 @@ def test_a_plain_connection_to_the_callback_daemon_is_refused(certs, start_serve
     ("a client without TLS", "the server likely requires TLS: set PYRO_SSL=1"),
     ("a client without a certificate", "check PYRO_SSL_CLIENTCERT"),
     ("a client certificate from another CA", "check PYRO_SSL_CLIENTCERT"),
-    ("a server certificate the client does not trust", "is not trusted here, or names another host: check PYRO_SSL_CACERTS"),
-    ("a server certificate for another host", "is not trusted here, or names another host: check PYRO_SSL_CACERTS"),
+    ("a server certificate the client does not trust", "untrusted server certificate, or one for another host: check PYRO_SSL_CACERTS"),
+    ("a server certificate for another host", "untrusted server certificate, or one for another host: check PYRO_SSL_CACERTS"),
     ("a TLS client against a plain server", "the server likely does not use TLS: check PYRO_SSL"),
 ])
 def test_a_tls_mismatch_is_one_line_that_names_the_setting(example, case, setting, certs, start_server, run_client):
