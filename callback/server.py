@@ -55,8 +55,7 @@ class CallbackServer(object):
         # The client's callback object is registered in the client's daemon, so it
         # arrives here as a proxy (AutoProxy). Anything else cannot be called back.
         if not isinstance(callback, Pyro4.Proxy):
-            raise TypeError("addworker needs a proxy to a callback object, not %s"
-                            % type(callback).__name__)
+            raise TypeError("addworker needs a callback proxy, not %s" % type(callback).__name__)
         callback._pyroHmacKey = HMAC_KEY  # AutoProxy sends no key: give it ours
         with self._lock:
             self._workers += 1
@@ -75,8 +74,7 @@ def serve(host, port, use_ns):
         sys.exit("server: cannot listen on %s port %d: %s" % (host, port, x.strerror or x))
     daemon._pyroHmacKey = HMAC_KEY
     server = CallbackServer()
-    # Pyro4's request loop calls the daemon's housekeeping() regularly (README: Workers
-    # that are never started): one pass there removes them, with no timer per worker.
+    # The request loop calls housekeeping() regularly: one pass there expires workers.
     daemon.housekeeping = lambda: expire_workers(server)
     uri = daemon.register(server, OBJECT_ID)
     stopping = threading.Event()
@@ -92,8 +90,7 @@ def serve(host, port, use_ns):
             ns.register(OBJECT_ID, uri)
         say("Registered %s in the name server." % OBJECT_ID)
     say("Server URI: %s" % uri)
-    say("Callback server running (%s server type). Press Ctrl-C to stop."
-        % Pyro4.config.SERVERTYPE)
+    say("Callback server running (%s server type), Ctrl-C stops it." % Pyro4.config.SERVERTYPE)
     with daemon:
         daemon.requestLoop(loopCondition=lambda: not stopping.is_set())
     if use_ns:
@@ -158,8 +155,7 @@ def connect(callback):
             return callback._pyroBind()
         except Pyro4.errors.CommunicationError as x:
             if isinstance(x.__cause__, ssl.SSLCertVerificationError):
-                raise Pyro4.errors.CommunicationError("%s; the client's certificate is not "
-                                                      "trusted here: check PYRO_SSL_CACERTS" % x)
+                raise Pyro4.errors.CommunicationError("%s; check PYRO_SSL_CACERTS" % x)
             # Nothing was sent yet, so trying again can never deliver done() twice.
             gone = isinstance(x.__cause__, (ConnectionRefusedError, ssl.SSLError))  # no use again
             if gone or time.monotonic() > deadline:

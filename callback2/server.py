@@ -34,6 +34,7 @@ class Worker(object):
         if not may_start(self):
             return
         say("Worker %d calls the client back." % self._number)
+        self._pyroDaemon.unregister(self)  # nothing of it stays on the server
         try:
             connect(self._callback)
             try:
@@ -44,12 +45,10 @@ class Worker(object):
                 self._callback.call2()  # @callback: the client logs its error, then drops
             except ZeroDivisionError:  # the connection, so call2 must be the last call
                 show_remote_traceback(self._number)
-            outcome = "Worker %d done." % self._number
+            say("Worker %d done." % self._number)
         except Pyro4.errors.CommunicationError as x:
-            outcome = "Worker %d: callback failed: %s" % (self._number, x)
-        finally:
-            retire(self)  # nothing of it stays on the server
-        say(outcome)  # only now, so that whoever reads it finds the worker gone
+            say("Worker %d: callback failed: %s" % (self._number, x))
+        self._callback._pyroRelease()  # close our connection to the client's daemon
 
 
 class CallbackServer(object):
@@ -64,8 +63,7 @@ class CallbackServer(object):
         # The client's callback object is registered in the client's daemon, so it
         # arrives here as a proxy (AutoProxy). Anything else cannot be called back.
         if not isinstance(callback, Pyro4.Proxy):
-            raise TypeError("addworker needs a proxy to a callback object, not %s"
-                            % type(callback).__name__)
+            raise TypeError("addworker needs a callback proxy, not %s" % type(callback).__name__)
         callback._pyroHmacKey = HMAC_KEY  # AutoProxy sends no key: give it ours
         with self._lock:
             self._workers += 1
@@ -84,8 +82,7 @@ def serve(host, port, use_ns):
         sys.exit("server: cannot listen on %s port %d: %s" % (host, port, x.strerror or x))
     daemon._pyroHmacKey = HMAC_KEY
     server = CallbackServer()
-    # Pyro4's request loop calls the daemon's housekeeping() regularly (README: Workers
-    # that are never started): one pass there removes them, with no timer per worker.
+    # The request loop calls housekeeping() regularly: one pass there expires workers.
     daemon.housekeeping = lambda: expire_workers(server)
     uri = daemon.register(server, OBJECT_ID)
     stopping = threading.Event()
@@ -101,8 +98,7 @@ def serve(host, port, use_ns):
             ns.register(OBJECT_ID, uri)
         say("Registered %s in the name server." % OBJECT_ID)
     say("Server URI: %s" % uri)
-    say("Callback server 2 running (%s server type). Press Ctrl-C to stop."
-        % Pyro4.config.SERVERTYPE)
+    say("Callback server 2 running (%s server type), Ctrl-C stops it." % Pyro4.config.SERVERTYPE)
     with daemon:
         daemon.requestLoop(loopCondition=lambda: not stopping.is_set())
     if use_ns:
@@ -168,8 +164,7 @@ def connect(callback):
             return callback._pyroBind()
         except Pyro4.errors.CommunicationError as x:
             if isinstance(x.__cause__, ssl.SSLCertVerificationError):
-                raise Pyro4.errors.CommunicationError("%s; the client's certificate is not "
-                                                      "trusted here: check PYRO_SSL_CACERTS" % x)
+                raise Pyro4.errors.CommunicationError("%s; check PYRO_SSL_CACERTS" % x)
             # Nothing was sent yet, so trying again can never deliver a call twice.
             gone = isinstance(x.__cause__, (ConnectionRefusedError, ssl.SSLError))  # no use again
             if gone or time.monotonic() > deadline:

@@ -146,7 +146,7 @@ def test_addworker_refuses_anything_but_a_proxy(example, start_server, proxy, re
     server = start_server(example)
     with proxy(server.uri) as callback_server:
         for value in ("a string", None, {"done": 1}, 42):
-            with pytest.raises(TypeError, match="^addworker needs a proxy to a callback object, not "):
+            with pytest.raises(TypeError, match="^addworker needs a callback proxy, not "):
                 callback_server.addworker(value)
         # An object that nobody registered travels as a dict with its class name,
         # which the server's Pyro4 refuses (see the __main__ case below).
