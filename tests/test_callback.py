@@ -109,8 +109,7 @@ def test_server_rejects_bad_arguments(example, spawn, args):
 @pytest.mark.parametrize("servertype", ["thread", "multiplex"])
 def test_client_does_not_wait_out_the_poll_timeout(server, spawn, servertype):
     # Pyro4's request loop re-checks its condition only every POLLTIMEOUT (2.0 s by
-    # default); the client shortens it. The benchmark measures the real figure.
-    # The loop would see its last callback a full POLLTIMEOUT (2.0 s by default) late.
+    # default), so it would see its last callback that late; the client shortens it.
     # The bound is loose, for a busy machine, and still fails at 2.0 s; the benchmark
     # holds the real figure: a median exit latency of 0.1 s at most.
     client = spawn("callback/client.py", server.uri, "--workers", "1", "--work", "0.2", "--servertype", servertype)
