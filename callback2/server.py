@@ -82,7 +82,7 @@ def serve(host, port, use_ns):
         sys.exit("server: cannot listen on %s port %d: %s" % (host, port, x.strerror or x))
     daemon._pyroHmacKey = HMAC_KEY
     server = CallbackServer()
-    # The request loop calls housekeeping() regularly: one pass there expires workers.
+    # Pyro4 calls housekeeping() every POLLTIMEOUT (2 s) or sooner: expire workers there.
     daemon.housekeeping = lambda: expire_workers(server)
     uri = daemon.register(server, OBJECT_ID)
     stopping = threading.Event()
