@@ -33,7 +33,7 @@ class Worker(object):
             return
         say("Worker %d busy for %g seconds..." % (self._number, amount))
         time.sleep(amount)
-        self._pyroDaemon.unregister(self)  # done: nothing of it stays on the server
+        self._pyroDaemon.unregister(self)  # it leaves the daemon: no proxy reaches it now
         try:
             connect(self._callback)
             self._callback.done(self._number)  # the callback, into the client's daemon

@@ -34,7 +34,7 @@ class Worker(object):
         if not may_start(self):
             return
         say("Worker %d calls the client back." % self._number)
-        self._pyroDaemon.unregister(self)  # nothing of it stays on the server
+        self._pyroDaemon.unregister(self)  # it leaves the daemon: no proxy reaches it now
         try:
             connect(self._callback)
             try:
