@@ -163,7 +163,8 @@ if __name__ == "__main__":
                         help="seconds each worker works (default: a random 1 to 5 for each)")
     parser.add_argument("--timeout", type=ranged(float, 0.001, 10 ** 6), default=120,
                         help="seconds to wait once all workers started (default: %(default)s)")
-    parser.add_argument("--host", help="callback address (default: whichever reaches the server)")
+    parser.add_argument("--host", help="callback daemon's address (default: PYRO_HOST, "
+                        "or else the interface that reaches the server)")
     parser.add_argument("--port", type=ranged(int, 0, 65535), default=0,
                         help="port of the callback daemon (default: any free one)")
     parser.add_argument("--servertype", choices=["thread", "multiplex"],
