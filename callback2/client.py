@@ -57,7 +57,11 @@ class CallbackHandler(object):
 
 def run(uri, workers, timeout, host, port):
     server_uri = resolve(uri)
-    daemon = callback_daemon(host, port, server_uri)
+    host = host or callback_host(server_uri)
+    try:
+        daemon = keyed(Pyro4.Daemon(host=host, port=port))  # our own, for the callbacks
+    except OSError as x:
+        sys.exit("client: cannot start the callback daemon on %s port %d: %s" % (host, port, x))
     handler = CallbackHandler()
     daemon.register(handler)
     daemon.clientDisconnect = handler.closed
@@ -122,16 +126,12 @@ def resolve(uri):
                  % (uri, Pyro4.config.NS_HOST, Pyro4.config.NS_PORT, x))
 
 
-def callback_daemon(host, port, server_uri):
+def callback_host(server_uri):
     # Without --host or PYRO_HOST, listen on the interface that reaches the server:
     # on localhost, a server on another machine would call its own loopback.
-    if not host:
-        host = Pyro4.config.HOST if "PYRO_HOST" in os.environ \
-            else Pyro4.socketutil.getInterfaceAddress(server_uri.host)
-    try:
-        return keyed(Pyro4.Daemon(host=host, port=port))
-    except OSError as x:
-        sys.exit("client: cannot start the callback daemon on %s port %d: %s" % (host, port, x))
+    if "PYRO_HOST" in os.environ:
+        return Pyro4.config.HOST
+    return Pyro4.socketutil.getInterfaceAddress(server_uri.host)
 
 
 def keyed(proxy_or_daemon):
