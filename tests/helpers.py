@@ -115,6 +115,8 @@ def daemon_uri(uri):
 def done_numbers(output):
     """The worker numbers from callback/client.py's 'worker N reports work is done!' lines."""
     return [int(n) for n in re.findall(r"^callback: worker (\d+) reports work is done!$", output, re.M)]
+
+
 class Recorder(object):
     """Stands in for a server: keeps every callback proxy it gets, and never calls back."""
 

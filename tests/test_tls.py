@@ -65,12 +65,15 @@ def test_a_plain_connection_to_the_callback_daemon_is_refused(certs, start_serve
         proxy("PYRO:Pyro.Daemon@" + location).ping()
 
 
+UNTRUSTED = "untrusted server certificate, or one for another host: check PYRO_SSL_CACERTS"
+
+
 @pytest.mark.parametrize("case, setting", [
     ("a client without TLS", "the server likely requires TLS: set PYRO_SSL=1"),
     ("a client without a certificate", "check PYRO_SSL_CLIENTCERT"),
     ("a client certificate from another CA", "check PYRO_SSL_CLIENTCERT"),
-    ("a server certificate the client does not trust", "untrusted server certificate, or one for another host: check PYRO_SSL_CACERTS"),
-    ("a server certificate for another host", "untrusted server certificate, or one for another host: check PYRO_SSL_CACERTS"),
+    ("a server certificate the client does not trust", UNTRUSTED),
+    ("a server certificate for another host", UNTRUSTED),
     ("a TLS client against a plain server", "the server likely does not use TLS: check PYRO_SSL"),
 ])
 def test_a_tls_mismatch_is_one_line_that_names_the_setting(example, case, setting, certs, start_server, run_client):
@@ -107,8 +110,8 @@ def test_tls_without_a_certificate_for_the_daemon_is_one_line(example, spawn):
         assert len(process.stderr.splitlines()) == 1
 
 
-def test_a_callback_daemon_the_server_does_not_trust_is_one_line_on_the_server(example, certs, start_server,
-                                                                                run_client):
+def test_a_callback_daemon_the_server_does_not_trust_is_one_line_on_the_server(
+        example, certs, start_server, run_client):
     certs.issue("stranger", "localhost", "127.0.0.1", ca=trustme.CA())
     server = start_server(example, env=certs.env())
     # The client trusts the server, but serves its callbacks with a certificate from another CA.
