@@ -14,8 +14,6 @@ import threading
 import time
 
 import Pyro4
-import Pyro4.errors
-import Pyro4.socketutil
 
 
 class Worker(object):
@@ -27,8 +25,7 @@ class Worker(object):
     @Pyro4.expose
     @Pyro4.oneway
     def work(self, amount):
-        # oneway: the client's call returns at once, and Pyro4 runs this one in a
-        # thread of its own (ONEWAY_THREADED), so the work goes on in the background.
+        # oneway: the caller does not wait; Pyro4 runs this in a thread (ONEWAY_THREADED).
         if not may_start(self, amount):
             return
         say("Worker %d busy for %g seconds..." % (self._number, amount))
@@ -52,8 +49,7 @@ class CallbackServer(object):
 
     @Pyro4.expose
     def addworker(self, callback):
-        # The client's callback object is registered in the client's daemon, so it
-        # arrives here as a proxy (AutoProxy). Anything else cannot be called back.
+        # The client's handler is registered in its daemon, so it arrives as a proxy (AutoProxy).
         if not isinstance(callback, Pyro4.Proxy):
             raise TypeError("addworker needs a callback proxy, not %s" % type(callback).__name__)
         callback._pyroHmacKey = HMAC_KEY  # AutoProxy sends no key: give it ours
@@ -77,14 +73,7 @@ def serve(host, port, use_ns):
     # Pyro4 calls housekeeping() every POLLTIMEOUT (2 s) or sooner: expire workers there.
     daemon.housekeeping = lambda: expire_workers(server)
     uri = daemon.register(server, OBJECT_ID)
-    stopping = threading.Event()
-
-    def stop(signum, frame):  # Ctrl-C and SIGTERM end the loop through its loopCondition
-        stopping.set()  # (a KeyboardInterrupt would be swallowed by the multiplex server)
-        daemon.transportServer.wakeup()  # select() returns now
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    stopping = stop_on_signals(daemon)  # Ctrl-C and SIGTERM end the loop through loopCondition
     if use_ns:
         with name_server() as ns:
             ns.register(OBJECT_ID, uri)
@@ -128,6 +117,18 @@ def configure():
 def say(text):
     with output_lock:  # workers print from many threads: one whole line at a time
         print(text, flush=True)
+
+
+def stop_on_signals(daemon):
+    stopping = threading.Event()
+
+    def stop(signum, frame):  # not a KeyboardInterrupt: the multiplex server would swallow it
+        stopping.set()
+        daemon.transportServer.wakeup()  # select() returns now, not after POLLTIMEOUT
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    return stopping
 
 
 def retire(worker):
