@@ -12,8 +12,6 @@ import sys
 import threading
 
 import Pyro4
-import Pyro4.errors
-import Pyro4.socketutil
 
 # @callback makes Pyro4 log the error, so logging must be on. "import Pyro4" sets
 # the Pyro4 logger to level 9999 unless PYRO_LOGLEVEL is set: set levels again,
@@ -57,7 +55,9 @@ class CallbackHandler(object):
 
 def run(uri, workers, timeout, host, port):
     server_uri = resolve(uri)
-    host = host or callback_host(server_uri)
+    # By default, listen on the interface that reaches the server: on localhost, a server
+    # on another machine would call its own loopback, and no callback would arrive.
+    host = host or Pyro4.socketutil.getInterfaceAddress(server_uri.host)
     try:
         daemon = keyed(Pyro4.Daemon(host=host, port=port))  # our own, for the callbacks
     except OSError as x:
@@ -126,14 +126,6 @@ def resolve(uri):
                  % (uri, Pyro4.config.NS_HOST, Pyro4.config.NS_PORT, x))
 
 
-def callback_host(server_uri):
-    # Without --host or PYRO_HOST, listen on the interface that reaches the server:
-    # on localhost, a server on another machine would call its own loopback.
-    if "PYRO_HOST" in os.environ:
-        return Pyro4.config.HOST
-    return Pyro4.socketutil.getInterfaceAddress(server_uri.host)
-
-
 def keyed(proxy_or_daemon):
     # HMAC (README: Security): a proxy that AutoProxy made carries no key.
     proxy_or_daemon._pyroHmacKey = HMAC_KEY
@@ -185,7 +177,8 @@ if __name__ == "__main__":
                         help="how many workers to start (default: %(default)s)")
     parser.add_argument("--timeout", type=ranged(float, 0.001, 10 ** 6), default=60,
                         help="seconds to wait once all workers started (default: %(default)s)")
-    parser.add_argument("--host", help="callback daemon's address (default: PYRO_HOST, "
+    parser.add_argument("--host", default=os.environ.get("PYRO_HOST"),
+                        help="callback daemon's address (default: PYRO_HOST, "
                         "or else the interface that reaches the server)")
     parser.add_argument("--port", type=ranged(int, 0, 65535), default=0,
                         help="port of the callback daemon (default: any free one)")

@@ -249,6 +249,15 @@ def test_everything_listens_on_localhost_by_default(example, start_server, run_c
     assert re.search(r"^Callback daemon listening on 127\.0\.0\.1:\d+, ", client.stdout, re.M)
 
 
+def test_pyro_host_still_places_the_callback_daemon(example, start_server, run_client):
+    server = start_server(example)  # 127.0.0.2 is loopback too, but no interface's own address
+    client = run_client(example, server.uri, *QUICK[example], env={"PYRO_HOST": "127.0.0.2"})
+    assert client.returncode == 0, client.stderr
+    assert re.search(r"^Callback daemon listening on 127\.0\.0\.2:\d+, ", client.stdout, re.M)
+    client = run_client(example, server.uri, env={"PYRO_HOST": "0.0.0.0"})
+    assert client.returncode == 2 and "usage:" in client.stderr, client.stderr
+
+
 def test_hmac_key_guards_the_server(example, start_server, run_client, proxy, registered):
     server = start_server(example, env={"PYRO_HMAC_KEY": KEY})
     client = run_client(example, server.uri, *QUICK[example], env={"PYRO_HMAC_KEY": KEY})
