@@ -172,7 +172,7 @@ if __name__ == "__main__":
     if args.host in ("0.0.0.0", "::", ""):
         parser.error("argument --host: %r is no address that the server can call" % args.host)
     configure(args.servertype)
-    threading.excepthook = lambda error: print("client: error in a oneway call: %s: %s" % (
+    threading.excepthook = lambda error: print("client: error in a callback thread: %s: %s" % (
         error.exc_type.__name__, error.exc_value), file=sys.stderr, flush=True)
     try:
         run(args.uri, args.workers, args.work, args.timeout, args.host, args.port, args.quiet)

@@ -367,6 +367,16 @@ def test_a_repeated_done_is_ignored(server, spawn, proxy):
     assert client.stderr.splitlines() == ["client: ignored done(1): not a new worker number"] * 5
 
 
+def test_done_with_wrong_arguments_is_one_line(server, spawn, proxy):
+    client = spawn("callback/client.py", server.uri, "--workers", "1", "--work", "1")
+    location = client.wait_for(r"^Callback daemon listening on (\S+), ").group(1)
+    handler_id = [name for name in proxy("PYRO:Pyro.Daemon@" + location).registered() if name != "Pyro.Daemon"]
+    proxy("PYRO:%s@%s" % (handler_id[0], location)).done(1, 2)  # oneway: the TypeError stays there
+    assert client.wait() == 0, client.stderr
+    assert re.match(r"^client: error in a callback thread: TypeError: (CallbackHandler\.)?done\(\) takes 2 "
+                    r"positional arguments but 3 were given$", client.stderr)  # one line, no traceback
+
+
 def test_a_repeated_call_is_ignored_by_client2(recorder, spawn):
     client = spawn("callback2/client.py", recorder.uri, "--workers", "1", "--timeout", "3")
     assert recorder.arrived.wait(30)
