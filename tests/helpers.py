@@ -2,6 +2,7 @@
 examples' output, and a stand-in server."""
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +13,9 @@ from pathlib import Path
 import Pyro4
 
 ROOT = Path(__file__).resolve().parent.parent
+# Should the test process die without its teardown (kill -9, a crash), Linux kills its
+# scripts too: setpriv sets their parent-death signal, and exec keeps it.
+ORPHAN_GUARD = ["setpriv", "--pdeathsig", "KILL"] if shutil.which("setpriv") else []
 
 
 class Process(object):
@@ -22,8 +26,9 @@ class Process(object):
         clean.update(env or {})
         self.args = list(args)
         self.started = time.monotonic()
-        self.popen = subprocess.Popen([*prefix, sys.executable, *self.args], cwd=ROOT, env=clean, text=True,
-                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        command = [*prefix, *ORPHAN_GUARD, sys.executable, *self.args]
+        self.popen = subprocess.Popen(command, cwd=ROOT, env=clean, text=True, stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       start_new_session=True)  # so that kill() ends all of it
         self.lines = {"stdout": [], "stderr": []}
         self.times = {"stdout": [], "stderr": []}
