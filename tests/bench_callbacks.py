@@ -269,32 +269,41 @@ def bench(repeat, samples, small, big):
             failures.append("%s: %d workers with --work 2 lost callbacks or left workers" % (st, big))
     progress("")
 
-    rows.append(("per-worker cost, ms (addworker + oneway work)", {st: cell(cost[st], 1000, 3) for st in SERVERTYPES}))
-    rows.append(("  floor: plain Pyro4 for the same calls, ms", {st: cell(floor[st], 1000, 3) for st in SERVERTYPES}))
-    rows.append(("  cost / floor", {st: cell(ratio[st], 1, 2) for st in SERVERTYPES}))
+    def row(label, value):
+        rows.append((label, {st: value(st) for st in SERVERTYPES}))
+
+    def latency(store, fraction):
+        return lambda st: "%.1f" % (percentile(store[st], fraction) * 1000)
+
+    row("per-worker cost, ms (addworker + oneway work)", lambda st: cell(cost[st], 1000, 3))
+    row("  floor: plain Pyro4 for the same calls, ms", lambda st: cell(floor[st], 1000, 3))
+    row("  cost / floor", lambda st: cell(ratio[st], 1, 2))
     for example, store in (("callback", lat1), ("callback2", lat2)):
-        rows.append(("exit latency p50, ms, %s/" % example, {st: "%.1f" % (percentile(store[st], 0.5) * 1000) for st in SERVERTYPES}))
-        rows.append(("exit latency p95, ms, %s/" % example, {st: "%.1f" % (percentile(store[st], 0.95) * 1000) for st in SERVERTYPES}))
-    rows.append(("callbacks per second, %d workers, --work 0" % small, {st: cell(rate[st], 1, 0) for st in SERVERTYPES}))
-    rows.append(("wall time, s, %d workers, --work 0" % small, {st: cell(wall_small[st], 1, 2) for st in SERVERTYPES}))
-    rows.append(("wall time, s, %d workers, --work 0" % big, {st: cell(wall_big[st], 1, 1) for st in SERVERTYPES}))
-    rows.append(("wall time, s, %d workers, --work 2 (one run)" % big, {st: "%.1f" % work2[st][0] for st in SERVERTYPES}))
-    rows.append(("peak RSS, MiB, server, %d workers, --work 0" % big, {st: cell(srss[st], 1, 1) for st in SERVERTYPES}))
-    rows.append(("peak RSS, MiB, client, %d workers, --work 0" % big, {st: cell(crss[st], 1, 1) for st in SERVERTYPES}))
+        row("exit latency p50, ms, %s/" % example, latency(store, 0.5))
+        row("exit latency p95, ms, %s/" % example, latency(store, 0.95))
+    row("callbacks per second, %d workers, --work 0" % small, lambda st: cell(rate[st], 1, 0))
+    row("wall time, s, %d workers, --work 0" % small, lambda st: cell(wall_small[st], 1, 2))
+    row("wall time, s, %d workers, --work 0" % big, lambda st: cell(wall_big[st], 1, 1))
+    row("wall time, s, %d workers, --work 2 (one run)" % big, lambda st: "%.1f" % work2[st][0])
+    row("peak RSS, MiB, server, %d workers, --work 0" % big, lambda st: cell(srss[st], 1, 1))
+    row("peak RSS, MiB, client, %d workers, --work 0" % big, lambda st: cell(crss[st], 1, 1))
 
     for st in SERVERTYPES:
         if statistics.median(ratio[st]) > 1.3:
-            failures.append("%s: per-worker cost is %.2fx the floor (at most 1.3x)" % (st, statistics.median(ratio[st])))
+            failures.append("%s: per-worker cost is %.2fx the floor (at most 1.3x)"
+                            % (st, statistics.median(ratio[st])))
         for example, store in (("callback", lat1), ("callback2", lat2)):
             if percentile(store[st], 0.5) > 0.1:
-                failures.append("%s: %s/ exit latency p50 is %.3f s (at most 0.1 s)" % (st, example, percentile(store[st], 0.5)))
+                failures.append("%s: %s/ exit latency p50 is %.3f s (at most 0.1 s)"
+                                % (st, example, percentile(store[st], 0.5)))
 
     for (example, case), times in sorted(errors.items()):
         # The client has no server type of its own here: the error comes before its daemon.
-        rows.append(("time to the error, s, %s/, %s" % (example, case), {st: cell(times, 1, 2) if st == "thread"
-                                                                         else "" for st in SERVERTYPES}))
+        row("time to the error, s, %s/, %s" % (example, case),
+            lambda st: cell(times, 1, 2) if st == "thread" else "")
         if statistics.median(times) > 5:
-            failures.append("%s/ with %s: the error took %.1f s (at most 5 s)" % (example, case, statistics.median(times)))
+            failures.append("%s/ with %s: the error took %.1f s (at most 5 s)"
+                            % (example, case, statistics.median(times)))
 
     width = max(len(label) for label, _ in rows)
     print("%-*s  %-26s %-26s" % (width, "median (min-max)", "thread", "multiplex"))

@@ -31,13 +31,15 @@ def test_killed_client_is_reported_and_its_workers_forgotten(server, spawn, run_
     client.kill()
     for number in (1, 2, 3):
         line = server.wait_for(r"^Worker %d: callback failed: " % number).string
-        assert re.match(r"^Worker \d: callback failed: cannot connect to \('127\.0\.0\.1', \d+\): .*Connection refused$", line)
+        assert re.match(r"^Worker \d: callback failed: cannot connect to "
+                        r"\('127\.0\.0\.1', \d+\): .*Connection refused$", line)
     assert "Traceback" not in server.stdout + server.stderr
     assert registered(server) == ["Pyro.Daemon", OBJECT_IDS["callback"]]
     assert run_client("callback", server.uri, "--work", "0").returncode == 0
 
 
-def test_unreachable_callback_is_one_line_and_the_worker_leaves(example, start_server, run_client, free_port, proxy, registered):
+def test_unreachable_callback_is_one_line_and_the_worker_leaves(example, start_server, run_client, free_port,
+                                                                  proxy, registered):
     server = start_server(example)
     with proxy(server.uri) as callback_server:
         with callback_server.addworker(dead_callback(free_port)) as worker:
