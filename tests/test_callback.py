@@ -106,6 +106,13 @@ def test_server_rejects_bad_arguments(example, spawn, args):
     assert "usage:" in server.stderr and "Traceback" not in server.stderr
 
 
+def test_pyro_variables_still_give_the_server_its_defaults(example, start_server, spawn):
+    server = start_server(example, env={"PYRO_SERVERTYPE": "multiplex"})
+    assert "(multiplex server type)" in server.wait_for("running").string
+    refused = spawn("%s/server.py" % example, env={"PYRO_HOST": "0.0.0.0"})
+    assert refused.wait() == 2 and "usage:" in refused.stderr
+
+
 @pytest.mark.parametrize("servertype", ["thread", "multiplex"])
 def test_client_does_not_wait_out_the_poll_timeout(server, spawn, servertype):
     # Pyro4's request loop re-checks its condition only every POLLTIMEOUT (2.0 s by
