@@ -26,7 +26,7 @@ from pathlib import Path
 
 import Pyro4
 
-from helpers import Process, daemon_uri, done_numbers
+from helpers import IdleWorker, Process, daemon_uri, done_numbers
 
 SERVERTYPES = ["thread", "multiplex"]
 ERROR_CASES = ["no server", "silent port", "no name server"]
@@ -82,16 +82,9 @@ def registered(uri):
 class FloorServer(object):
     @Pyro4.expose
     def addworker(self, callback):
-        worker = FloorWorker()
+        worker = IdleWorker()  # its oneway work() does nothing
         self._pyroDaemon.register(worker)
         return worker
-
-
-class FloorWorker(object):
-    @Pyro4.expose
-    @Pyro4.oneway
-    def work(self, amount):
-        pass
 
 
 class FloorHandler(object):
