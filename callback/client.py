@@ -75,18 +75,14 @@ def run(uri, workers, work, timeout, host, port, quiet):
 
 DEFAULT_URI = "PYRO:example.callback@localhost:9123"
 HMAC_KEY = os.environ.get("PYRO_HMAC_KEY")  # README: Security
-TUNING = {  # README: Settings. A PYRO_<NAME> environment variable still wins.
-    "POLLTIMEOUT": 0.02,  # the loop sees its last callback this soon, not 2 s late
-    "COMMTIMEOUT": 3.0,  # a server that stops answering fails instead of hanging
-    "THREADPOOL_SIZE": 500,  # callbacks served at once, not 40
-}
 
 
 def configure(servertype):
     Pyro4.config.SERVERTYPE = servertype
-    for name, value in TUNING.items():
-        if "PYRO_" + name not in os.environ:
-            setattr(Pyro4.config, name, value)
+    # README: Settings. Pyro4 read the PYRO_ environment variables on import: they still win.
+    Pyro4.config.POLLTIMEOUT = float(os.environ.get("PYRO_POLLTIMEOUT", 0.02))  # ends promptly
+    Pyro4.config.COMMTIMEOUT = float(os.environ.get("PYRO_COMMTIMEOUT", 3))  # no hang on dead peers
+    Pyro4.config.THREADPOOL_SIZE = int(os.environ.get("PYRO_THREADPOOL_SIZE", 500))  # not 40
     if Pyro4.config.SERIALIZER not in ("serpent", "json"):  # README: Serializers
         sys.exit("client: PYRO_SERIALIZER=%s cannot carry the callback to the server: "
                  "use serpent (the default) or json" % Pyro4.config.SERIALIZER)

@@ -100,17 +100,13 @@ OBJECT_ID = "example.callback2"
 DEFAULT_PORT = 9124  # the client's default URI points here
 START_TIMEOUT = 10  # seconds from addworker to work(); README: Workers that are never started
 HMAC_KEY = os.environ.get("PYRO_HMAC_KEY")  # README: Security
-TUNING = {  # README: Settings. A PYRO_<NAME> environment variable still wins.
-    "COMMTIMEOUT": 5.0,  # a peer that stops answering fails instead of hanging
-    "THREADPOOL_SIZE": 500,  # connections served at once, not 40
-}
 output_lock = threading.Lock()
 
 
 def configure():
-    for name, value in TUNING.items():
-        if "PYRO_" + name not in os.environ:
-            setattr(Pyro4.config, name, value)
+    # README: Settings. Pyro4 read the PYRO_ environment variables on import: they still win.
+    Pyro4.config.COMMTIMEOUT = float(os.environ.get("PYRO_COMMTIMEOUT", 5))  # no hang on dead peers
+    Pyro4.config.THREADPOOL_SIZE = int(os.environ.get("PYRO_THREADPOOL_SIZE", 500))  # not 40
     if Pyro4.config.SSL and not Pyro4.config.SSL_SERVERCERT:
         sys.exit("server: PYRO_SSL is on, but the daemon has no certificate: "
                  "set PYRO_SSL_SERVERCERT and PYRO_SSL_SERVERKEY")
