@@ -1,9 +1,6 @@
 """
-Callback example, client side. Start server.py first, then this.
-
-The client starts workers on the server with oneway calls. To hear back from
-them it runs a Pyro4 daemon of its own, like a server, with a CallbackHandler
-in it, until every worker has called done(number).
+Callback example, client side. Start server.py first, then this. It starts workers on the
+server with oneway calls and serves a CallbackHandler in a daemon of its own until all are done.
 """
 import argparse
 import os
@@ -23,8 +20,7 @@ class CallbackHandler(object):
     @Pyro4.expose
     @Pyro4.oneway
     def done(self, number):
-        # oneway: the worker does not wait for a reply. Pyro4 runs each oneway call
-        # in a thread of its own, so count under a lock, or a count can get lost.
+        # oneway: the worker does not wait, and each call runs in a thread: count under a lock.
         with self.lock:
             if is_new(self, number):
                 if not self.quiet:
@@ -33,35 +29,30 @@ class CallbackHandler(object):
 
 
 def run(uri, workers, work, timeout, host, port, quiet):
-    server_uri = resolve(uri)
-    # By default, listen on the interface that reaches the server: on localhost, a server
-    # on another machine would call its own loopback, and no callback would arrive.
-    host = host or Pyro4.socketutil.getInterfaceAddress(server_uri.host)
+    uri = resolve(uri)  # a PYRONAME: is looked up now, for the server's address
+    # By default, the interface that reaches the server: a remote one cannot call our localhost.
+    host = host or Pyro4.socketutil.getInterfaceAddress(uri.host)
     try:
         daemon = keyed(Pyro4.Daemon(host=host, port=port))  # our own, for the callbacks
     except OSError as x:
         sys.exit("client: cannot start the callback daemon on %s port %d: %s" % (host, port, x))
     handler = CallbackHandler(quiet)
     daemon.register(handler)
-    print("Callback daemon listening on %s, calling %s" % (daemon.locationStr, server_uri),
-          flush=True)
-    # The daemon's request loop serves the callbacks, in a thread from the start: a quick
-    # worker calls back while the others are still being created. It ends when all are in.
+    print("Callback daemon listening on %s, calling %s" % (daemon.locationStr, uri), flush=True)
+    # Its request loop runs from the start, to serve quick workers while others are created.
     loop = threading.Thread(target=daemon.requestLoop, daemon=True,
                             kwargs={"loopCondition": lambda: len(handler.received) < workers})
     loop.start()
-    started = 0
     try:
-        with keyed(Pyro4.Proxy(server_uri)) as server:
+        with keyed(Pyro4.Proxy(uri)) as server:
             for started in range(workers):
-                # The handler is registered in our daemon, so it travels as a proxy
-                # (AutoProxy); the server returns a proxy to a worker in its daemon.
+                # AutoProxy: our registered handler goes as a proxy; the worker comes back as one.
                 with keyed(server.addworker(handler)) as worker:
                     worker.work(random.randint(1, 5) if work is None else work)  # oneway
     except Pyro4.errors.CommunicationError as x:
-        sys.exit("client: lost the server at %s: %s%s" % (server_uri, x, tls_hint(x, started == 0)))
+        sys.exit("client: lost the server at %s: %s%s" % (uri, x, tls_hint(x, started == 0)))
     except Exception as x:
-        sys.exit("client: the server at %s refused: %s: %s" % (server_uri, type(x).__name__, x))
+        sys.exit("client: the server at %s refused: %s: %s" % (uri, type(x).__name__, x))
     with handler.lock:  # callbacks may be printing already
         print("Started %d workers, waiting for their callbacks..." % workers, flush=True)
     loop.join(timeout)
@@ -92,7 +83,6 @@ def configure(servertype):
 
 
 def resolve(uri):
-    """The server's PYRO: URI; a PYRONAME: is looked up first, to know where the server is."""
     try:
         return Pyro4.resolve(uri, hmac_key=HMAC_KEY)
     except (Pyro4.errors.PyroError, OSError) as x:  # OSError: a broadcast can fail
@@ -141,8 +131,7 @@ def ranged(kind, low, high):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description="Callback example client: starts workers "
-                                                 "on the server and waits for their callbacks.")
+    parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("uri", nargs="?", default=DEFAULT_URI,
                         help="the server, PYRO:... or PYRONAME:... (default: %(default)s)")
     parser.add_argument("--workers", type=ranged(int, 1, 10 ** 6), default=5,

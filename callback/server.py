@@ -1,8 +1,6 @@
 """
 Callback example, server side. Start it first, then client.py in another terminal.
-
-The client asks for workers and hands each a proxy to its callback object.
-A worker does its job in the background, then calls done(number) on it.
+A worker does its job in the background, then calls done(number) on the client's handler.
 """
 import argparse
 import collections
@@ -91,7 +89,6 @@ def serve(host, port, use_ns):
 # Defences: what keeps the example correct under load, faults and hostile input.
 
 OBJECT_ID = "example.callback"
-DEFAULT_PORT = 9123  # the client's default URI points here
 START_TIMEOUT = 10  # seconds from addworker to work(); README: Workers that are never started
 HMAC_KEY = os.environ.get("PYRO_HMAC_KEY")  # README: Security
 output_lock = threading.Lock()
@@ -197,11 +194,10 @@ def ranged(kind, low, high):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description="Callback example server: "
-                                                 "creates workers that call the client back.")
+    parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default=Pyro4.config.HOST,
                         help="address to listen on and to put in the URI (default: %(default)s)")
-    parser.add_argument("--port", type=ranged(int, 0, 65535), default=DEFAULT_PORT,
+    parser.add_argument("--port", type=ranged(int, 0, 65535), default=9123,
                         help="port to listen on, 0 for any free port (default: %(default)s)")
     parser.add_argument("--ns", action="store_true", help="also register %s in the name server, "
                         "found through PYRO_NS_HOST and PYRO_NS_PORT" % OBJECT_ID)

@@ -1,9 +1,6 @@
 """
-Callback example 2, client side. Start server.py first, then this.
-
-The workers call call1() and call2() on the CallbackHandler, and both crash.
-call1's error only goes back to the worker. call2 is a @Pyro4.callback, so
-Pyro4 also logs its error here, as a warning on stderr.
+Callback example 2, client side. Start server.py first, then this. The workers call call1()
+and call2() here and both crash; call2 is a @Pyro4.callback, so Pyro4 also logs its error here.
 """
 import argparse
 import logging
@@ -13,9 +10,8 @@ import threading
 
 import Pyro4
 
-# @callback makes Pyro4 log the error, so logging must be on. "import Pyro4" sets
-# the Pyro4 logger to level 9999 unless PYRO_LOGLEVEL is set: set levels again,
-# WARNING for the two socket servers that log it, and leave the rest of Pyro4 quiet.
+# @callback errors are logged, but "import Pyro4" mutes its logger (level 9999) unless
+# PYRO_LOGLEVEL is set: log WARNING from the two socket servers that report them, no more.
 if not os.environ.get("PYRO_LOGLEVEL"):
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")  # to stderr
     for name in ("Pyro4.threadpoolserver", "Pyro4.multiplexserver"):
@@ -46,18 +42,16 @@ class CallbackHandler(object):
                 print("callback: %s arrived, and it is about to divide by zero" % name, flush=True)
 
     def closed(self, connection):
-        # Pyro4 calls the daemon's clientDisconnect() once a connection has ended: after
-        # call2's warning is written. So a worker counts here, when its output is out.
+        # Pyro4 calls clientDisconnect() once call2's warning is out: count the worker then.
         with self.lock:
             if self.calls.pop(connection, set()) == {"call1", "call2"}:
                 self.received += 1
 
 
 def run(uri, workers, timeout, host, port):
-    server_uri = resolve(uri)
-    # By default, listen on the interface that reaches the server: on localhost, a server
-    # on another machine would call its own loopback, and no callback would arrive.
-    host = host or Pyro4.socketutil.getInterfaceAddress(server_uri.host)
+    uri = resolve(uri)  # a PYRONAME: is looked up now, for the server's address
+    # By default, the interface that reaches the server: a remote one cannot call our localhost.
+    host = host or Pyro4.socketutil.getInterfaceAddress(uri.host)
     try:
         daemon = keyed(Pyro4.Daemon(host=host, port=port))  # our own, for the callbacks
     except OSError as x:
@@ -65,25 +59,21 @@ def run(uri, workers, timeout, host, port):
     handler = CallbackHandler()
     daemon.register(handler)
     daemon.clientDisconnect = handler.closed
-    print("Callback daemon listening on %s, calling %s" % (daemon.locationStr, server_uri),
-          flush=True)
-    # The daemon's request loop serves the callbacks, in a thread from the start: a quick
-    # worker calls back while the others are still being created. It ends when all are in.
+    print("Callback daemon listening on %s, calling %s" % (daemon.locationStr, uri), flush=True)
+    # Its request loop runs from the start, to serve quick workers while others are created.
     loop = threading.Thread(target=daemon.requestLoop, daemon=True,
                             kwargs={"loopCondition": lambda: handler.received < workers})
     loop.start()
-    started = 0
     try:
-        with keyed(Pyro4.Proxy(server_uri)) as server:
+        with keyed(Pyro4.Proxy(uri)) as server:
             for started in range(workers):
-                # The handler is registered in our daemon, so it travels as a proxy
-                # (AutoProxy); the server returns a proxy to a worker in its daemon.
+                # AutoProxy: our registered handler goes as a proxy; the worker comes back as one.
                 with keyed(server.addworker(handler)) as worker:
                     worker.work()  # oneway: returns at once
     except Pyro4.errors.CommunicationError as x:
-        sys.exit("client: lost the server at %s: %s%s" % (server_uri, x, tls_hint(x, started == 0)))
+        sys.exit("client: lost the server at %s: %s%s" % (uri, x, tls_hint(x, started == 0)))
     except Exception as x:
-        sys.exit("client: the server at %s refused: %s: %s" % (server_uri, type(x).__name__, x))
+        sys.exit("client: the server at %s refused: %s: %s" % (uri, type(x).__name__, x))
     with handler.lock:  # callbacks may be printing already
         print("Started %d workers, waiting for their callbacks..." % workers, flush=True)
     loop.join(timeout)
@@ -114,7 +104,6 @@ def configure(servertype):
 
 
 def resolve(uri):
-    """The server's PYRO: URI; a PYRONAME: is looked up first, to know where the server is."""
     try:
         return Pyro4.resolve(uri, hmac_key=HMAC_KEY)
     except (Pyro4.errors.PyroError, OSError) as x:  # OSError: a broadcast can fail
@@ -165,8 +154,7 @@ def ranged(kind, low, high):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description="Callback example 2 client: its handler is "
-                                                 "called back twice by each worker.")
+    parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("uri", nargs="?", default=DEFAULT_URI,
                         help="the server, PYRO:... or PYRONAME:... (default: %(default)s)")
     parser.add_argument("--workers", type=ranged(int, 1, 10 ** 6), default=1,

@@ -1,8 +1,6 @@
 """
 Callback example 2, server side. Start it first, then client.py in another terminal.
-
-Each worker calls call1() and call2() on the client's handler, an AutoProxy, and
-prints the remote traceback of each crash. Only call2 is a @Pyro4.callback.
+Workers call call1() and call2() (a @Pyro4.callback) on the client's handler, an AutoProxy.
 """
 import argparse
 import collections
@@ -97,7 +95,6 @@ def serve(host, port, use_ns):
 # Defences: what keeps the example correct under load, faults and hostile input.
 
 OBJECT_ID = "example.callback2"
-DEFAULT_PORT = 9124  # the client's default URI points here
 START_TIMEOUT = 10  # seconds from addworker to work(); README: Workers that are never started
 HMAC_KEY = os.environ.get("PYRO_HMAC_KEY")  # README: Security
 output_lock = threading.Lock()
@@ -204,11 +201,10 @@ def ranged(kind, low, high):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description="Callback example 2 server: creates "
-                                                 "workers that call the client back twice.")
+    parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default=Pyro4.config.HOST,
                         help="address to listen on and to put in the URI (default: %(default)s)")
-    parser.add_argument("--port", type=ranged(int, 0, 65535), default=DEFAULT_PORT,
+    parser.add_argument("--port", type=ranged(int, 0, 65535), default=9124,
                         help="port to listen on, 0 for any free port (default: %(default)s)")
     parser.add_argument("--ns", action="store_true", help="also register %s in the name server, "
                         "found through PYRO_NS_HOST and PYRO_NS_PORT" % OBJECT_ID)
