@@ -3,7 +3,6 @@ Callback example, server side. Start it first, then client.py in another termina
 A worker does its job in the background, then calls done(number) on the client's handler.
 """
 import argparse
-import collections
 import os
 import signal
 import ssl
@@ -19,6 +18,7 @@ class Worker(object):
         self._number = number
         self._callback = callback  # not exposed, so no caller can read it through a proxy
         self._unclaimed = threading.Lock()  # taken by the first work() call, or by expiry
+        self._deadline = time.monotonic() + START_TIMEOUT  # work() must come by then, or it expires
 
     @Pyro4.expose
     @Pyro4.oneway
@@ -42,7 +42,6 @@ class CallbackServer(object):
     def __init__(self):
         self._workers = 0
         self._lock = threading.Lock()
-        self._pending = collections.deque()  # (deadline, worker), oldest first
         self._next_pass = 0
 
     @Pyro4.expose
@@ -54,7 +53,6 @@ class CallbackServer(object):
         with self._lock:
             self._workers += 1
             worker = Worker(self._workers, callback)
-            self._pending.append((time.monotonic() + START_TIMEOUT, worker))
         self._pyroDaemon.register(worker)
         say("Worker %d created." % worker._number)
         return worker  # registered, so the client receives a proxy to it (AutoProxy)
@@ -159,14 +157,12 @@ def connect(callback):
 
 
 def expire_workers(server):
-    now, due = time.monotonic(), []
-    with server._lock:
-        if now < server._next_pass:
-            return
-        server._next_pass = now + 1  # one pass, and one line at most, a second
-        while server._pending and server._pending[0][0] <= now:
-            due.append(server._pending.popleft()[1])
-    expired = [w for w in due if w._unclaimed.acquire(False)]  # a late work() is ignored then
+    now = time.monotonic()  # Pyro4 runs housekeeping() in one thread at a time
+    if now < server._next_pass:
+        return
+    server._next_pass = now + 1  # one pass, and one line at most, a second
+    expired = [w for w in server._pyroDaemon.objectsById.copy().values()  # others register now
+               if isinstance(w, Worker) and w._deadline <= now and w._unclaimed.acquire(False)]
     for worker in expired:
         retire(worker)
     if expired:
