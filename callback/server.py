@@ -122,16 +122,11 @@ def stop_on_signals(daemon):
     return stopping
 
 
-def retire(worker):
-    worker._pyroDaemon.unregister(worker)
-    worker._callback._pyroRelease()
-
-
 def may_start(worker, amount):
     if not worker._unclaimed.acquire(blocking=False):
         say("Worker %d: already working, ignored a second work() call." % worker._number)
     elif isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 0 <= amount <= 60:
-        retire(worker)  # 60 s at most, so that no caller can park a worker
+        worker._pyroDaemon.unregister(worker)  # 60 s at most: no caller can park a worker
         say("Worker %d: refused work(%r): not a number of seconds from 0 to 60."
             % (worker._number, amount))
     else:
@@ -163,8 +158,8 @@ def expire_workers(server):
     server._next_pass = now + 1  # one pass, and one line at most, a second
     expired = [w for w in server._pyroDaemon.objectsById.copy().values()  # others register now
                if isinstance(w, Worker) and w._deadline <= now and w._unclaimed.acquire(False)]
-    for worker in expired:
-        retire(worker)
+    for worker in expired:  # their callback proxies never connected: nothing to release
+        worker._pyroDaemon.unregister(worker)
     if expired:
         say("Workers %d to %d (%d in all): never started within %g s, removed."
             % (expired[0]._number, expired[-1]._number, len(expired), START_TIMEOUT))
