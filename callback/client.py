@@ -64,7 +64,6 @@ def run(uri, workers, work, timeout, host, port, quiet):
 
 # Defences: what keeps the example correct under load, faults and hostile input.
 
-DEFAULT_URI = "PYRO:example.callback@localhost:9123"
 HMAC_KEY = os.environ.get("PYRO_HMAC_KEY")  # README: Security
 
 
@@ -132,7 +131,7 @@ def ranged(kind, low, high):
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("uri", nargs="?", default=DEFAULT_URI,
+    parser.add_argument("uri", nargs="?", default="PYRO:example.callback@localhost:9123",
                         help="the server, PYRO:... or PYRONAME:... (default: %(default)s)")
     parser.add_argument("--workers", type=ranged(int, 1, 10 ** 6), default=5,
                         help="how many workers to start (default: %(default)s)")

@@ -85,7 +85,6 @@ def run(uri, workers, timeout, host, port):
 
 # Defences: what keeps the example correct under load, faults and hostile input.
 
-DEFAULT_URI = "PYRO:example.callback2@localhost:9124"
 HMAC_KEY = os.environ.get("PYRO_HMAC_KEY")  # README: Security
 
 
@@ -155,7 +154,7 @@ def ranged(kind, low, high):
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("uri", nargs="?", default=DEFAULT_URI,
+    parser.add_argument("uri", nargs="?", default="PYRO:example.callback2@localhost:9124",
                         help="the server, PYRO:... or PYRONAME:... (default: %(default)s)")
     parser.add_argument("--workers", type=ranged(int, 1, 10 ** 6), default=1,
                         help="how many workers to start (default: %(default)s)")
