@@ -144,9 +144,8 @@ if __name__ == "__main__":
                         "or else the interface that reaches the server)")
     parser.add_argument("--port", type=ranged(int, 0, 65535), default=0,
                         help="port of the callback daemon (default: any free one)")
-    parser.add_argument("--servertype", choices=["thread", "multiplex"],
-                        default=Pyro4.config.SERVERTYPE,
-                        help="Pyro4 server type of the callback daemon (default: %(default)s)")
+    parser.add_argument("--servertype", choices=["thread", "multiplex"], help="callback daemon's "
+                        "server type (default: %(default)s)", default=Pyro4.config.SERVERTYPE)
     parser.add_argument("--quiet", action="store_true", help="no line for each callback")
     args = parser.parse_args()
     try:

@@ -199,9 +199,8 @@ if __name__ == "__main__":
                         help="port to listen on, 0 for any free port (default: %(default)s)")
     parser.add_argument("--ns", action="store_true", help="also register %s in the name server, "
                         "found through PYRO_NS_HOST and PYRO_NS_PORT" % OBJECT_ID)
-    parser.add_argument("--servertype", choices=["thread", "multiplex"],
-                        default=Pyro4.config.SERVERTYPE,
-                        help="Pyro4 server type (default: %(default)s)")
+    parser.add_argument("--servertype", choices=["thread", "multiplex"], help="Pyro4 server type "
+                        "(default: %(default)s)", default=Pyro4.config.SERVERTYPE)
     parser.add_argument("--start-timeout", type=ranged(float, 0.1, 30), default=START_TIMEOUT,
                         help="seconds a new worker waits for work() (default: %(default)s)")
     args = parser.parse_args()
