@@ -1,9 +1,10 @@
 """callback/: workers started with oneway calls report back with done(number)."""
 import signal
 
+import Pyro4.errors
 import pytest
 
-from helpers import done_numbers
+from helpers import daemon_uri, done_numbers
 
 
 @pytest.mark.parametrize("servertype", ["thread", "multiplex"])
@@ -111,6 +112,19 @@ def test_pyro_variables_still_give_the_server_its_defaults(example, start_server
     assert "(multiplex server type)" in server.wait_for("running").string
     refused = spawn("%s/server.py" % example, env={"PYRO_HOST": "0.0.0.0"})
     assert refused.wait() == 2 and "usage:" in refused.stderr
+
+
+def test_a_pyro_variable_still_wins_over_a_script_setting(example, start_server, spawn, recorder, proxy):
+    # The scripts set THREADPOOL_SIZE 500; with PYRO_THREADPOOL_SIZE=1 a daemon has one
+    # thread, so it turns away a second connection while the first one is open.
+    env = {"PYRO_THREADPOOL_SIZE": "1", "PYRO_THREADPOOL_SIZE_MIN": "1"}
+    server = start_server(example, env=env)
+    client = spawn("%s/client.py" % example, recorder.uri, env=env)  # the recorder never calls back
+    location = client.wait_for(r"^Callback daemon listening on (\S+), ").group(1)
+    for uri in (daemon_uri(server.uri), "PYRO:Pyro.Daemon@" + location):
+        proxy(uri)._pyroBind()
+        with pytest.raises(Pyro4.errors.CommunicationError, match="no free workers"):
+            proxy(uri)._pyroBind()
 
 
 @pytest.mark.parametrize("servertype", ["thread", "multiplex"])
