@@ -20,7 +20,7 @@ class CallbackHandler(object):
     @Pyro4.expose
     @Pyro4.oneway
     def done(self, number):
-        # oneway: the worker does not wait, and each call runs in a thread: count under a lock.
+        # oneway: the worker does not wait; each call gets a thread of its own: count under a lock.
         with self.lock:
             if is_new(self, number):
                 if not self.quiet:
