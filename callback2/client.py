@@ -42,7 +42,7 @@ class CallbackHandler(object):
                 print("callback: %s arrived, and it is about to divide by zero" % name, flush=True)
 
     def closed(self, connection):
-        # Pyro4 calls clientDisconnect() once call2's warning is out: count the worker then.
+        # clientDisconnect(): Pyro4 calls it when a connection ends, after call2's warning is out.
         with self.lock:
             if self.calls.pop(connection, set()) == {"call1", "call2"}:
                 self.received += 1

@@ -163,7 +163,7 @@ def expire_workers(server):
     if now < server._next_pass:
         return
     server._next_pass = now + 1  # one pass, and one line at most, a second
-    expired = [w for w in server._pyroDaemon.objectsById.copy().values()  # others register now
+    expired = [w for w in server._pyroDaemon.objectsById.copy().values()  # a copy: it changes
                if isinstance(w, Worker) and w._deadline <= now and w._unclaimed.acquire(False)]
     for worker in expired:  # their callback proxies never connected: nothing to release
         worker._pyroDaemon.unregister(worker)
