@@ -59,7 +59,7 @@ class CallbackServer(object):
         with self._lock:
             self._workers += 1
             worker = Worker(self._workers, callback)
-        self._pyroDaemon.register(worker)
+            self._pyroDaemon.register(worker)  # in number order, as expire_workers() reports them
         say("Worker %d created." % worker._number)
         return worker  # registered, so the client receives a proxy to it (AutoProxy)
 
