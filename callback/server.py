@@ -1,5 +1,4 @@
-"""
-Callback example, server side. Start it first, then client.py in another terminal.
+"""Callback example, server side. Start it first, then client.py in another terminal.
 A worker does its job in the background, then calls done(number) on the client's handler.
 """
 import argparse
@@ -21,9 +20,8 @@ class Worker(object):
         self._deadline = time.monotonic() + START_TIMEOUT  # work() must come by then, or it expires
 
     @Pyro4.expose
-    @Pyro4.oneway
+    @Pyro4.oneway  # the caller does not wait: Pyro4 runs work() in a thread (ONEWAY_THREADED)
     def work(self, amount):
-        # oneway: the caller does not wait; Pyro4 runs this in a thread (ONEWAY_THREADED).
         if not may_start(self, amount):
             return
         say("Worker %d busy for %g seconds..." % (self._number, amount))
@@ -45,8 +43,7 @@ class CallbackServer(object):
         self._next_pass = 0
 
     @Pyro4.expose
-    def addworker(self, callback):
-        # The client's handler is registered in its daemon, so it arrives as a proxy (AutoProxy).
+    def addworker(self, callback):  # the client registered its handler, so a proxy comes here
         if not isinstance(callback, Pyro4.Proxy):
             raise TypeError("addworker needs a callback proxy, not %s" % type(callback).__name__)
         callback._pyroHmacKey = HMAC_KEY  # AutoProxy sends no key: give it ours
@@ -66,8 +63,7 @@ def serve(host, port, use_ns):
         sys.exit("server: cannot listen on %s port %d: %s" % (host, port, x.strerror or x))
     daemon._pyroHmacKey = HMAC_KEY
     server = CallbackServer()
-    # Pyro4 calls housekeeping() every POLLTIMEOUT (2 s) or sooner: expire workers there.
-    daemon.housekeeping = lambda: expire_workers(server)
+    daemon.housekeeping = lambda: expire_workers(server)  # Pyro4 calls it every 2 s or sooner
     uri = daemon.register(server, OBJECT_ID)
     stopping = stop_on_signals(daemon)  # Ctrl-C and SIGTERM end the loop through loopCondition
     if use_ns:
@@ -116,7 +112,6 @@ def stop_on_signals(daemon):
     def stop(signum, frame):  # not a KeyboardInterrupt: the multiplex server would swallow it
         stopping.set()
         daemon.transportServer.wakeup()  # select() returns now, not after POLLTIMEOUT
-
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     return stopping
@@ -134,8 +129,7 @@ def may_start(worker, amount):
     return False
 
 
-def connect(callback):
-    """Connect to the client, again after a pause if it is busy; a refusal means it is gone."""
+def connect(callback):  # again after a pause while the client is busy; a refusal: it is gone
     delay, deadline = 0.05, time.monotonic() + 2 * Pyro4.config.COMMTIMEOUT
     while True:
         try:
@@ -143,11 +137,10 @@ def connect(callback):
         except Pyro4.errors.CommunicationError as x:
             if isinstance(x.__cause__, ssl.SSLCertVerificationError):
                 raise Pyro4.errors.CommunicationError("%s; check PYRO_SSL_CACERTS" % x)
-            # Nothing was sent yet, so trying again can never deliver done() twice.
             gone = isinstance(x.__cause__, (ConnectionRefusedError, ssl.SSLError))  # no use again
             if gone or time.monotonic() > deadline:
                 raise
-            time.sleep(delay)
+            time.sleep(delay)  # nothing was sent yet: trying again never delivers done() twice
             delay = min(delay * 2, 1.0)
 
 
@@ -172,8 +165,6 @@ def name_server():
         sys.exit("server: no name server for %s (PYRO_NS_HOST=%s, PYRO_NS_PORT=%d): %s"
                  % (OBJECT_ID, Pyro4.config.NS_HOST, Pyro4.config.NS_PORT, x))
 
-
-# The command line.
 
 def ranged(kind, low, high):
     def number(text):
