@@ -62,7 +62,6 @@ class CallbackServer(object):
 
 
 def serve(host, port, use_ns):
-    configure()
     try:
         daemon = Pyro4.Daemon(host=host, port=port)
     except OSError as x:
@@ -92,19 +91,9 @@ OBJECT_ID = "example.callback2"
 START_TIMEOUT = 10  # seconds from addworker to work(); README: Workers that are never started
 HMAC_KEY = os.environ.get("PYRO_HMAC_KEY")  # README: Security
 output_lock = threading.Lock()
-
-
-def configure():
-    # README: Settings. Pyro4 read the PYRO_ environment variables on import: they still win.
-    Pyro4.config.COMMTIMEOUT = float(os.environ.get("PYRO_COMMTIMEOUT", 5))  # no hang on dead peers
-    Pyro4.config.THREADPOOL_SIZE = int(os.environ.get("PYRO_THREADPOOL_SIZE", 500))  # not 40
-    if Pyro4.config.SSL and not Pyro4.config.SSL_SERVERCERT:
-        sys.exit("server: PYRO_SSL is on, but the daemon has no certificate: "
-                 "set PYRO_SSL_SERVERCERT and PYRO_SSL_SERVERKEY")
-    if Pyro4.config.SSL:  # Pyro4 makes its TLS context for proxies at first use, unlocked:
-        Pyro4.socketutil.getSSLcontext(  # workers calling back at once could get a half-made one
-            clientcert=Pyro4.config.SSL_CLIENTCERT, clientkey=Pyro4.config.SSL_CLIENTKEY,
-            keypassword=Pyro4.config.SSL_CLIENTKEYPASSWD, cacerts=Pyro4.config.SSL_CACERTS)
+# README: Settings. Pyro4 read the PYRO_ environment variables on import: they still win.
+Pyro4.config.COMMTIMEOUT = float(os.environ.get("PYRO_COMMTIMEOUT", 5))  # no hang on dead peers
+Pyro4.config.THREADPOOL_SIZE = int(os.environ.get("PYRO_THREADPOOL_SIZE", 500))  # not 40
 
 
 def say(text):
@@ -198,6 +187,13 @@ if __name__ == "__main__":
     if args.host in ("0.0.0.0", "::", ""):  # it would go into every URI: README, Across machines
         parser.error("argument --host: %r is no address that a client can call" % args.host)
     Pyro4.config.SERVERTYPE, START_TIMEOUT = args.servertype, args.start_timeout
+    if Pyro4.config.SSL and not Pyro4.config.SSL_SERVERCERT:
+        sys.exit("server: PYRO_SSL is on, but the daemon has no certificate: "
+                 "set PYRO_SSL_SERVERCERT and PYRO_SSL_SERVERKEY")
+    if Pyro4.config.SSL:  # Pyro4 makes its TLS context for proxies at first use, unlocked:
+        Pyro4.socketutil.getSSLcontext(  # workers calling back at once could get a half-made one
+            clientcert=Pyro4.config.SSL_CLIENTCERT, clientkey=Pyro4.config.SSL_CLIENTKEY,
+            keypassword=Pyro4.config.SSL_CLIENTKEYPASSWD, cacerts=Pyro4.config.SSL_CACERTS)
     threading.excepthook = lambda error: say("Error in a oneway call: %s: %s" % (
         error.exc_type.__name__, error.exc_value))  # not a traceback: the caller never hears
     serve(args.host, args.port, args.ns)
