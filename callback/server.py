@@ -66,16 +66,14 @@ def serve(host, port, use_ns):
     uri = daemon.register(server, OBJECT_ID)
     stopping = stop_on_signals(daemon)  # Ctrl-C and SIGTERM end the loop through loopCondition
     if use_ns:
-        with name_server() as ns:
-            ns.register(OBJECT_ID, uri)
+        name_server().register(OBJECT_ID, uri)
         say("Registered %s in the name server." % OBJECT_ID)
     say("Server URI: %s" % uri)
     say("Callback server running (%s server type), Ctrl-C stops it." % Pyro4.config.SERVERTYPE)
     with daemon:
         daemon.requestLoop(loopCondition=lambda: not stopping.is_set())
     if use_ns:
-        with name_server() as ns:
-            ns.remove(OBJECT_ID)
+        name_server().remove(OBJECT_ID)
     say("Server stopped.")
 
 
@@ -111,8 +109,7 @@ def may_start(worker, amount):
         say("Worker %d: already working, ignored a second work() call." % worker._number)
     elif isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 0 <= amount <= 60:
         worker._pyroDaemon.unregister(worker)  # 60 s at most: no caller can park a worker
-        say("Worker %d: refused work(%r): not a number of seconds from 0 to 60."
-            % (worker._number, amount))
+        say("Worker %d: refused work(%r): not 0 to 60 seconds." % (worker._number, amount))
     else:
         return True
     return False
@@ -157,10 +154,9 @@ def name_server():
 
 def ranged(kind, low, high):
     def number(text):
-        value = kind(text)
-        if not low <= value <= high:  # NaN fails here too
+        if not low <= kind(text) <= high:  # NaN fails here too
             raise ValueError(text)
-        return value
+        return kind(text)
     return number
 
 

@@ -72,16 +72,14 @@ def serve(host, port, use_ns):
     uri = daemon.register(server, OBJECT_ID)
     stopping = stop_on_signals(daemon)  # Ctrl-C and SIGTERM end the loop through loopCondition
     if use_ns:
-        with name_server() as ns:
-            ns.register(OBJECT_ID, uri)
+        name_server().register(OBJECT_ID, uri)
         say("Registered %s in the name server." % OBJECT_ID)
     say("Server URI: %s" % uri)
     say("Callback server 2 running (%s server type), Ctrl-C stops it." % Pyro4.config.SERVERTYPE)
     with daemon:
         daemon.requestLoop(loopCondition=lambda: not stopping.is_set())
     if use_ns:
-        with name_server() as ns:
-            ns.remove(OBJECT_ID)
+        name_server().remove(OBJECT_ID)
     say("Server stopped.")
 
 
@@ -164,10 +162,9 @@ def name_server():
 
 def ranged(kind, low, high):
     def number(text):
-        value = kind(text)
-        if not low <= value <= high:  # NaN fails here too
+        if not low <= kind(text) <= high:  # NaN fails here too
             raise ValueError(text)
-        return value
+        return kind(text)
     return number
 
 
