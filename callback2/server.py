@@ -30,12 +30,12 @@ class Worker(object):
             connect(self._callback)
             try:
                 self._callback.call1()  # a plain method: its error leaves the connection open
-            except ZeroDivisionError:
-                show_remote_traceback(self._number)
+            except ZeroDivisionError:  # getPyroTraceback() shows the client's traceback too
+                say("Worker %d: %s" % (self._number, "".join(Pyro4.util.getPyroTraceback())))
             try:
                 self._callback.call2()  # @callback: the client logs its error, then drops
             except ZeroDivisionError:  # the connection, so call2 must be the last call
-                show_remote_traceback(self._number)
+                say("Worker %d: %s" % (self._number, "".join(Pyro4.util.getPyroTraceback())))
             say("Worker %d done." % self._number)
         except Pyro4.errors.CommunicationError as x:
             say("Worker %d: callback failed: %s" % (self._number, x))
@@ -115,12 +115,6 @@ def may_start(worker):
         say("Worker %d: already working, ignored a second work() call." % worker._number)
         return False
     return True
-
-
-def show_remote_traceback(number):
-    # The error came back with the client's traceback: getPyroTraceback() shows both.
-    say("Worker %d: the callback raised, remote traceback follows:\n%s"
-        % (number, "".join(Pyro4.util.getPyroTraceback()).rstrip()))
 
 
 def connect(callback):  # again after a pause while the client is busy; a refusal: it is gone

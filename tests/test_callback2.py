@@ -31,7 +31,7 @@ def test_server_prints_both_remote_tracebacks(start_server, run_client, serverty
     assert client.returncode == 0, client.stderr
     server.wait_for("Worker 1 done")
     server.wait_for("Worker 2 done")
-    assert server.stdout.count("the callback raised, remote traceback follows:") == 4
+    assert len(re.findall(r"^Worker [12]: Traceback ", server.stdout, re.M)) == 4
     assert server.stdout.count("+--- This exception occured remotely (Pyro) - Remote traceback:") == 4
     assert len(re.findall(r"in call1\n", server.stdout)) == 2
     assert len(re.findall(r"in call2\n", server.stdout)) == 2
