@@ -1,5 +1,4 @@
-"""
-Callback example, client side. Start server.py first, then this. It starts workers on the
+"""Callback example, client side. Start server.py first, then this. It starts workers on the
 server with oneway calls and serves a CallbackHandler in a daemon of its own until all are done.
 """
 import argparse
@@ -18,10 +17,9 @@ class CallbackHandler(object):
         self.lock = threading.Lock()
 
     @Pyro4.expose
-    @Pyro4.oneway
+    @Pyro4.oneway  # the worker does not wait, and each call runs in a thread of its own
     def done(self, number):
-        # oneway: the worker does not wait; each call gets a thread of its own: count under a lock.
-        with self.lock:
+        with self.lock:  # so count under a lock
             if is_new(self, number):
                 if not self.quiet:
                     print("callback: worker %d reports work is done!" % number, flush=True)
@@ -30,8 +28,7 @@ class CallbackHandler(object):
 
 def run(uri, workers, work, timeout, host, port, quiet):
     uri = resolve(uri)  # a PYRONAME: is looked up now, for the server's address
-    # By default, the interface that reaches the server: a remote one cannot call our localhost.
-    host = host or Pyro4.socketutil.getInterfaceAddress(uri.host)
+    host = host or Pyro4.socketutil.getInterfaceAddress(uri.host)  # faces the server, not localhost
     try:
         daemon = keyed(Pyro4.Daemon(host=host, port=port))  # our own, for the callbacks
     except OSError as x:
@@ -39,15 +36,13 @@ def run(uri, workers, work, timeout, host, port, quiet):
     handler = CallbackHandler(quiet)
     daemon.register(handler)
     print("Callback daemon listening on %s, calling %s" % (daemon.locationStr, uri), flush=True)
-    # Its request loop runs from the start, to serve quick workers while others are created.
     loop = threading.Thread(target=daemon.requestLoop, daemon=True,
                             kwargs={"loopCondition": lambda: len(handler.received) < workers})
-    loop.start()
+    loop.start()  # now: quick workers call back while others are still being created
     try:
         with keyed(Pyro4.Proxy(uri)) as server:
             for started in range(workers):
-                # AutoProxy: our registered handler goes as a proxy; the worker comes back as one.
-                with keyed(server.addworker(handler)) as worker:
+                with keyed(server.addworker(handler)) as worker:  # AutoProxy, both ways
                     worker.work(random.randint(1, 5) if work is None else work)  # oneway
     except Pyro4.errors.CommunicationError as x:
         sys.exit("client: lost the server at %s: %s%s" % (uri, x, tls_hint(x, started == 0)))
@@ -89,14 +84,12 @@ def resolve(uri):
                  % (uri, Pyro4.config.NS_HOST, Pyro4.config.NS_PORT, x))
 
 
-def keyed(proxy_or_daemon):
-    # HMAC (README: Security): a proxy that AutoProxy made carries no key.
+def keyed(proxy_or_daemon):  # HMAC (README: Security): a proxy that AutoProxy made has no key
     proxy_or_daemon._pyroHmacKey = HMAC_KEY
     return proxy_or_daemon
 
 
-def is_new(handler, number):
-    """Count each worker once: a repeated done(n) never brings the end nearer."""
+def is_new(handler, number):  # count each worker once: a repeated done(n) brings no end nearer
     if isinstance(number, int) and not isinstance(number, bool) and number not in handler.received:
         return True
     print("client: ignored done(%r): not a new worker number" % (number,),
@@ -104,8 +97,7 @@ def is_new(handler, number):
     return False
 
 
-def tls_hint(error, first_call):
-    """The likely TLS cause of a failed connection, and the setting to check."""
+def tls_hint(error, first_call):  # the likely TLS cause of a failed connection, and what to check
     text = str(error)
     if "CERTIFICATE_VERIFY_FAILED" in text:
         return "; untrusted server certificate, or one for another host: check PYRO_SSL_CACERTS"
@@ -117,8 +109,6 @@ def tls_hint(error, first_call):
         return "; the server likely requires TLS: set PYRO_SSL=1 and the PYRO_SSL_* certificates"
     return ""
 
-
-# The command line.
 
 def ranged(kind, low, high):
     def number(text):

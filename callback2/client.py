@@ -1,5 +1,4 @@
-"""
-Callback example 2, client side. Start server.py first, then this. The workers call call1()
+"""Callback example 2, client side. Start server.py first, then this. The workers call call1()
 and call2() here and both crash; call2 is a @Pyro4.callback, so Pyro4 also logs its error here.
 """
 import argparse
@@ -10,11 +9,9 @@ import threading
 
 import Pyro4
 
-# @callback errors are logged, but "import Pyro4" mutes its logger (level 9999) unless
-# PYRO_LOGLEVEL is set: log WARNING from the two socket servers that report them, no more.
-if not os.environ.get("PYRO_LOGLEVEL"):
+if not os.environ.get("PYRO_LOGLEVEL"):  # then "import Pyro4" muted its logger (level 9999)
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")  # to stderr
-    for name in ("Pyro4.threadpoolserver", "Pyro4.multiplexserver"):
+    for name in ("Pyro4.threadpoolserver", "Pyro4.multiplexserver"):  # they log @callback errors
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
@@ -36,13 +33,11 @@ class CallbackHandler(object):
         return 1 // 0  # goes back to the worker, and Pyro4 logs it here as well
 
     def arrived(self, name):
-        # Callbacks run in several threads at once (thread server): count under a lock.
-        with self.lock:
+        with self.lock:  # callbacks run in several threads at once (thread server)
             if is_new(self, Pyro4.current_context.client, name):
                 print("callback: %s arrived, and it is about to divide by zero" % name, flush=True)
 
-    def closed(self, connection):
-        # clientDisconnect(): Pyro4 calls it when a connection ends, after call2's warning is out.
+    def closed(self, connection):  # clientDisconnect(): a connection ended, call2's warning is out
         with self.lock:
             if self.calls.pop(connection, set()) == {"call1", "call2"}:
                 self.received += 1
@@ -50,8 +45,7 @@ class CallbackHandler(object):
 
 def run(uri, workers, timeout, host, port):
     uri = resolve(uri)  # a PYRONAME: is looked up now, for the server's address
-    # By default, the interface that reaches the server: a remote one cannot call our localhost.
-    host = host or Pyro4.socketutil.getInterfaceAddress(uri.host)
+    host = host or Pyro4.socketutil.getInterfaceAddress(uri.host)  # faces the server, not localhost
     try:
         daemon = keyed(Pyro4.Daemon(host=host, port=port))  # our own, for the callbacks
     except OSError as x:
@@ -60,15 +54,13 @@ def run(uri, workers, timeout, host, port):
     daemon.register(handler)
     daemon.clientDisconnect = handler.closed
     print("Callback daemon listening on %s, calling %s" % (daemon.locationStr, uri), flush=True)
-    # Its request loop runs from the start, to serve quick workers while others are created.
     loop = threading.Thread(target=daemon.requestLoop, daemon=True,
                             kwargs={"loopCondition": lambda: handler.received < workers})
-    loop.start()
+    loop.start()  # now: quick workers call back while others are still being created
     try:
         with keyed(Pyro4.Proxy(uri)) as server:
             for started in range(workers):
-                # AutoProxy: our registered handler goes as a proxy; the worker comes back as one.
-                with keyed(server.addworker(handler)) as worker:
+                with keyed(server.addworker(handler)) as worker:  # AutoProxy, both ways
                     worker.work()  # oneway: returns at once
     except Pyro4.errors.CommunicationError as x:
         sys.exit("client: lost the server at %s: %s%s" % (uri, x, tls_hint(x, started == 0)))
@@ -110,14 +102,12 @@ def resolve(uri):
                  % (uri, Pyro4.config.NS_HOST, Pyro4.config.NS_PORT, x))
 
 
-def keyed(proxy_or_daemon):
-    # HMAC (README: Security): a proxy that AutoProxy made carries no key.
+def keyed(proxy_or_daemon):  # HMAC (README: Security): a proxy that AutoProxy made has no key
     proxy_or_daemon._pyroHmacKey = HMAC_KEY
     return proxy_or_daemon
 
 
-def is_new(handler, connection, name):
-    """Each worker calls over a connection of its own: count a call once per connection."""
+def is_new(handler, connection, name):  # a worker has a connection of its own: count once on it
     names = handler.calls.setdefault(connection, set())
     if name not in names:
         names.add(name)
@@ -127,8 +117,7 @@ def is_new(handler, connection, name):
     return False
 
 
-def tls_hint(error, first_call):
-    """The likely TLS cause of a failed connection, and the setting to check."""
+def tls_hint(error, first_call):  # the likely TLS cause of a failed connection, and what to check
     text = str(error)
     if "CERTIFICATE_VERIFY_FAILED" in text:
         return "; untrusted server certificate, or one for another host: check PYRO_SSL_CACERTS"
@@ -140,8 +129,6 @@ def tls_hint(error, first_call):
         return "; the server likely requires TLS: set PYRO_SSL=1 and the PYRO_SSL_* certificates"
     return ""
 
-
-# The command line.
 
 def ranged(kind, low, high):
     def number(text):
