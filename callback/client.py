@@ -27,7 +27,6 @@ class CallbackHandler(object):
 
 
 def run(uri, workers, work, timeout, host, port, quiet):
-    uri = resolve(uri)  # a PYRONAME: is looked up now, for the server's address
     host = host or Pyro4.socketutil.getInterfaceAddress(uri.host)  # faces the server, not localhost
     try:
         daemon = keyed(Pyro4.Daemon(host=host, port=port))  # our own, for the callbacks
@@ -60,23 +59,13 @@ def run(uri, workers, work, timeout, host, port, quiet):
 # Defences: what keeps the example correct under load, faults and hostile input.
 
 HMAC_KEY = os.environ.get("PYRO_HMAC_KEY")  # README: Security
+# README: Settings. Pyro4 read the PYRO_ environment variables on import: they still win.
+Pyro4.config.POLLTIMEOUT = float(os.environ.get("PYRO_POLLTIMEOUT", 0.02))  # ends promptly
+Pyro4.config.COMMTIMEOUT = float(os.environ.get("PYRO_COMMTIMEOUT", 3))  # no hang on dead peers
+Pyro4.config.THREADPOOL_SIZE = int(os.environ.get("PYRO_THREADPOOL_SIZE", 500))  # not 40
 
 
-def configure(servertype):
-    Pyro4.config.SERVERTYPE = servertype
-    # README: Settings. Pyro4 read the PYRO_ environment variables on import: they still win.
-    Pyro4.config.POLLTIMEOUT = float(os.environ.get("PYRO_POLLTIMEOUT", 0.02))  # ends promptly
-    Pyro4.config.COMMTIMEOUT = float(os.environ.get("PYRO_COMMTIMEOUT", 3))  # no hang on dead peers
-    Pyro4.config.THREADPOOL_SIZE = int(os.environ.get("PYRO_THREADPOOL_SIZE", 500))  # not 40
-    if Pyro4.config.SERIALIZER not in ("serpent", "json"):  # README: Serializers
-        sys.exit("client: PYRO_SERIALIZER=%s cannot carry the callback to the server: "
-                 "use serpent (the default) or json" % Pyro4.config.SERIALIZER)
-    if Pyro4.config.SSL and not Pyro4.config.SSL_SERVERCERT:  # README: TLS, both ways
-        sys.exit("client: PYRO_SSL is on, but the callback daemon has no certificate: "
-                 "set PYRO_SSL_SERVERCERT and PYRO_SSL_SERVERKEY")
-
-
-def resolve(uri):
+def resolve(uri):  # a PYRONAME: is looked up once, for the server's address
     try:
         return Pyro4.resolve(uri, hmac_key=HMAC_KEY)
     except (Pyro4.errors.PyroError, OSError) as x:  # OSError: a broadcast can fail
@@ -144,11 +133,18 @@ if __name__ == "__main__":
         parser.error("argument uri: %r is no PYRO: or PYRONAME: URI" % args.uri)
     if args.host in ("0.0.0.0", "::", ""):
         parser.error("argument --host: %r is no address that the server can call" % args.host)
-    configure(args.servertype)
+    Pyro4.config.SERVERTYPE = args.servertype
+    if Pyro4.config.SERIALIZER not in ("serpent", "json"):  # README: Serializers
+        sys.exit("client: PYRO_SERIALIZER=%s cannot carry the callback to the server: "
+                 "use serpent (the default) or json" % Pyro4.config.SERIALIZER)
+    if Pyro4.config.SSL and not Pyro4.config.SSL_SERVERCERT:  # README: TLS, both ways
+        sys.exit("client: PYRO_SSL is on, but the callback daemon has no certificate: "
+                 "set PYRO_SSL_SERVERCERT and PYRO_SSL_SERVERKEY")
     threading.excepthook = lambda error: print("client: error in a callback thread: %s: %s" % (
         error.exc_type.__name__, error.exc_value), file=sys.stderr, flush=True)
     try:
-        run(args.uri, args.workers, args.work, args.timeout, args.host, args.port, args.quiet)
+        run(resolve(args.uri), args.workers, args.work, args.timeout, args.host, args.port,
+            args.quiet)
     except KeyboardInterrupt:
         print("client: interrupted", file=sys.stderr)
         sys.exit(130)
