@@ -92,19 +92,18 @@ def tls_hint(error, first_call):  # the likely TLS cause of a failed connection,
         return "; untrusted server certificate, or one for another host: check PYRO_SSL_CACERTS"
     if "WRONG_VERSION_NUMBER" in text:
         return "; the server likely does not use TLS: check PYRO_SSL on both sides"
-    if first_call and "connection lost" in text and Pyro4.config.SSL:
+    if not first_call or "connection lost" not in text:
+        return ""
+    if Pyro4.config.SSL:
         return "; the server did not accept this client's certificate: check PYRO_SSL_CLIENTCERT"
-    if first_call and "connection lost" in text:
-        return "; the server likely requires TLS: set PYRO_SSL=1 and the PYRO_SSL_* certificates"
-    return ""
+    return "; the server likely requires TLS: set PYRO_SSL=1 and the PYRO_SSL_* certificates"
 
 
 def ranged(kind, low, high):
     def number(text):
-        value = kind(text)
-        if not low <= value <= high:  # NaN fails here too
+        if not low <= kind(text) <= high:  # NaN fails here too
             raise ValueError(text)
-        return value
+        return kind(text)
     return number
 
 
