@@ -27,7 +27,7 @@ class CallbackHandler(object):
 
 
 def run(uri, workers, work, timeout, host, port, quiet):
-    host = host or Pyro4.socketutil.getInterfaceAddress(uri.host)  # faces the server, not localhost
+    host = host or Pyro4.socketutil.getInterfaceAddress(uri.host)  # our address toward the server
     try:
         daemon = keyed(Pyro4.Daemon(host=host, port=port))  # our own, for the callbacks
     except OSError as x:

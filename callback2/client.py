@@ -44,7 +44,7 @@ class CallbackHandler(object):
 
 
 def run(uri, workers, timeout, host, port):
-    host = host or Pyro4.socketutil.getInterfaceAddress(uri.host)  # faces the server, not localhost
+    host = host or Pyro4.socketutil.getInterfaceAddress(uri.host)  # our address toward the server
     try:
         daemon = keyed(Pyro4.Daemon(host=host, port=port))  # our own, for the callbacks
     except OSError as x:
