@@ -6,13 +6,15 @@ import os
 import random
 import sys
 import threading
+import time
 
 import Pyro4
 
 
 class CallbackHandler(object):
-    def __init__(self, quiet=False):
+    def __init__(self, workers, quiet=False):
         self.received = set()  # the numbers of the workers that reported back
+        self.workers = workers
         self.quiet = quiet
         self.lock = threading.Lock()
 
@@ -24,6 +26,8 @@ class CallbackHandler(object):
                 if not self.quiet:
                     print("callback: worker %d reports work is done!" % number, flush=True)
                 self.received.add(number)  # after the line: when the loop ends, all is out
+                if len(self.received) == self.workers:  # the last one: wake the requestLoop
+                    self._pyroDaemon.transportServer.wakeup()  # to check its loopCondition now
 
 
 def run(uri, workers, work, timeout, host, port, quiet):
@@ -32,7 +36,7 @@ def run(uri, workers, work, timeout, host, port, quiet):
         daemon = keyed(Pyro4.Daemon(host=host, port=port))  # our own, for the callbacks
     except OSError as x:
         sys.exit("client: cannot start the callback daemon on %s port %d: %s" % (host, port, x))
-    handler = CallbackHandler(quiet)
+    handler = CallbackHandler(workers, quiet)
     daemon.register(handler)
     print("Callback daemon listening on %s, calling %s" % (daemon.locationStr, uri), flush=True)
     loop = threading.Thread(target=daemon.requestLoop, daemon=True,
@@ -49,10 +53,10 @@ def run(uri, workers, work, timeout, host, port, quiet):
         sys.exit("client: the server at %s refused: %s: %s" % (uri, type(x).__name__, x))
     with handler.lock:  # callbacks may be printing already
         print("Started %d workers, waiting for their callbacks..." % workers, flush=True)
-    loop.join(timeout)
-    if loop.is_alive():
-        sys.exit("client: timed out after %g s: %d of %d workers reported back"
-                 % (timeout, len(handler.received), workers))
+    problem = wait(loop, uri, timeout)
+    if problem:
+        sys.exit("client: %s: %d of %d workers reported back"
+                 % (problem, len(handler.received), workers))
     print("All %d workers reported back. Done." % workers, flush=True)
 
 
@@ -60,8 +64,8 @@ def run(uri, workers, work, timeout, host, port, quiet):
 
 HMAC_KEY = os.environ.get("PYRO_HMAC_KEY")  # README: Security
 # README: Settings. Pyro4 read the PYRO_ environment variables on import: they still win.
-Pyro4.config.POLLTIMEOUT = float(os.environ.get("PYRO_POLLTIMEOUT", 0.02))  # ends promptly
 Pyro4.config.COMMTIMEOUT = float(os.environ.get("PYRO_COMMTIMEOUT", 3))  # no hang on dead peers
+CHECK_EVERY = 2  # s: one cheap connection; a killed server is seen in 2 s, a frozen one in 10
 Pyro4.config.THREADPOOL_SIZE = int(os.environ.get("PYRO_THREADPOOL_SIZE", 500))  # not 40
 
 
@@ -71,6 +75,21 @@ def resolve(uri):  # a PYRONAME: is looked up once, for the server's address
     except (Pyro4.errors.PyroError, OSError) as x:  # OSError: a broadcast can fail
         sys.exit("client: cannot look up %s (name server at PYRO_NS_HOST=%s, PYRO_NS_PORT=%d): %s"
                  % (uri, Pyro4.config.NS_HOST, Pyro4.config.NS_PORT, x))
+
+
+def wait(loop, uri, timeout):  # join the loop, and make sure every 2 s that the server answers
+    deadline, failed = time.monotonic() + timeout, 0
+    while True:
+        loop.join(min(CHECK_EVERY, deadline - time.monotonic()))  # returns as the loop ends
+        if not loop.is_alive() or time.monotonic() >= deadline:
+            return "timed out after %g s" % timeout if loop.is_alive() else None
+        try:
+            keyed(Pyro4.Proxy(uri))._pyroBind()  # a new connection: only a live daemon answers
+            failed = 0
+        except Pyro4.errors.CommunicationError as x:  # refused: gone; two failures: frozen
+            failed += 1
+            if failed == 2 or isinstance(x.__cause__, ConnectionRefusedError):
+                return "the server at %s stopped answering (%s)" % (uri, x)
 
 
 def keyed(proxy_or_daemon):  # HMAC (README: Security): a proxy that AutoProxy made has no key

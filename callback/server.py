@@ -1,6 +1,4 @@
-"""Callback example, server side. Start it first, then client.py in another terminal.
-A worker does its job in the background, then calls done(number) on the client's handler.
-"""
+"""Callback example, server side: start it, then client.py. Workers call done(number) back."""
 import argparse
 import os
 import signal
@@ -13,9 +11,10 @@ import Pyro4
 
 
 class Worker(object):
-    def __init__(self, number, callback):
+    def __init__(self, number, callback, server):
         self._number = number
         self._callback = callback  # not exposed, so no caller can read it through a proxy
+        self._server = server  # a stop waits until this worker is finished
         self._unclaimed = threading.Lock()  # taken by the first work() call, or by expiry
         self._deadline = time.monotonic() + START_TIMEOUT  # work() must come by then, or it expires
 
@@ -33,26 +32,35 @@ class Worker(object):
             say("Worker %d done, called the client back." % self._number)
         except Pyro4.errors.CommunicationError as x:
             say("Worker %d: callback failed: %s" % (self._number, x))
-        self._callback._pyroRelease()  # close our connection to the client's daemon
+        finally:
+            self._callback._pyroRelease()  # close our connection to the client's daemon
+            finished(self._server, self)
 
 
 class CallbackServer(object):
     def __init__(self):
-        self._workers = 0
+        self._workers = self._next_pass = 0
         self._lock = threading.Lock()
-        self._next_pass = 0
+        self.busy, self.stops = set(), 0  # the workers not finished yet; Ctrl-C or SIGTERM so far
 
     @Pyro4.expose
     def addworker(self, callback):  # the client registered its handler, so a proxy comes here
         if not isinstance(callback, Pyro4.Proxy):
             raise TypeError("addworker needs a callback proxy, not %s" % type(callback).__name__)
+        if self.stops:
+            raise RuntimeError("the server is stopping and takes no new workers")
         callback._pyroHmacKey = HMAC_KEY  # AutoProxy sends no key: give it ours
         with self._lock:
             self._workers += 1
-            worker = Worker(self._workers, callback)
+            worker = Worker(self._workers, callback, self)
+            self.busy.add(worker)
             self._pyroDaemon.register(worker)  # in number order, as expire_workers() reports them
         say("Worker %d created." % worker._number)
         return worker  # registered, so the client receives a proxy to it (AutoProxy)
+
+    def stop(self, signum, frame):  # a signal handler: a KeyboardInterrupt would break off a call
+        self.stops += 1
+        finished(self)
 
 
 def serve(host, port, use_ns):
@@ -64,16 +72,23 @@ def serve(host, port, use_ns):
     server = CallbackServer()
     daemon.housekeeping = lambda: expire_workers(server)  # Pyro4 calls it every 2 s or sooner
     uri = daemon.register(server, OBJECT_ID)
-    stopping = stop_on_signals(daemon)  # Ctrl-C and SIGTERM end the loop through loopCondition
+    signal.signal(signal.SIGINT, server.stop)  # Ctrl-C
+    signal.signal(signal.SIGTERM, server.stop)  # how a service manager stops a process
     if use_ns:
         name_server().register(OBJECT_ID, uri)
         say("Registered %s in the name server." % OBJECT_ID)
     say("Server URI: %s" % uri)
     say("Callback server running (%s server type), Ctrl-C stops it." % Pyro4.config.SERVERTYPE)
     with daemon:
-        daemon.requestLoop(loopCondition=lambda: not stopping.is_set())
-    if use_ns:
-        name_server().remove(OBJECT_ID)
+        daemon.requestLoop(loopCondition=lambda: not server.stops)
+        if use_ns:
+            name_server().remove(OBJECT_ID)
+        if server.busy:  # the drain: like the client's loop, this one ends on a count
+            say("Stopping: %d workers busy. Ctrl-C again stops at once." % len(server.busy))
+            end = time.monotonic() + 90  # a 60 s job and its callback: README, Stopping
+            daemon.requestLoop(lambda: server.stops < 2 and server.busy and time.monotonic() < end)
+    if server.busy:
+        sys.exit("server: stopped; the callbacks of %d busy workers are lost" % len(server.busy))
     say("Server stopped.")
 
 
@@ -93,15 +108,10 @@ def say(text):
         print(text, flush=True)
 
 
-def stop_on_signals(daemon):
-    stopping = threading.Event()
-
-    def stop(signum, frame):  # not a KeyboardInterrupt: the multiplex server would swallow it
-        stopping.set()
-        daemon.transportServer.wakeup()  # select() returns now, not after POLLTIMEOUT
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    return stopping
+def finished(server, *workers):  # a stop waits for the busy workers: README, Stopping
+    server.busy.difference_update(workers)
+    if server.stops:  # wake the loop to check its condition now, not after POLLTIMEOUT
+        server._pyroDaemon.transportServer.wakeup()
 
 
 def may_start(worker, amount):
@@ -110,12 +120,12 @@ def may_start(worker, amount):
     elif isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 0 <= amount <= 60:
         worker._pyroDaemon.unregister(worker)  # 60 s at most: no caller can park a worker
         say("Worker %d: refused work(%r): not 0 to 60 seconds." % (worker._number, amount))
+        finished(worker._server, worker)
     else:
         return True
-    return False
 
 
-def connect(callback):  # again after a pause while the client is busy; a refusal: it is gone
+def connect(callback):  # a busy client may turn us away ("no free workers"): try again for 10 s
     delay, deadline = 0.05, time.monotonic() + 2 * Pyro4.config.COMMTIMEOUT
     while True:
         try:
@@ -140,6 +150,7 @@ def expire_workers(server):
     for worker in expired:  # their callback proxies never connected: nothing to release
         worker._pyroDaemon.unregister(worker)
     if expired:
+        finished(server, *expired)
         say("Workers %d to %d (%d in all): never started within %g s, removed."
             % (expired[0]._number, expired[-1]._number, len(expired), START_TIMEOUT))
 
@@ -162,12 +173,10 @@ def ranged(kind, low, high):
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default=Pyro4.config.HOST,
-                        help="address to listen on and to put in the URI (default: %(default)s)")
+    parser.add_argument("--host", default=Pyro4.config.HOST, help="listen address, put into URIs")
     parser.add_argument("--port", type=ranged(int, 0, 65535), default=9123,
                         help="port to listen on, 0 for any free port (default: %(default)s)")
-    parser.add_argument("--ns", action="store_true", help="also register %s in the name server, "
-                        "found through PYRO_NS_HOST and PYRO_NS_PORT" % OBJECT_ID)
+    parser.add_argument("--ns", action="store_true", help="also register in the name server")
     parser.add_argument("--servertype", choices=["thread", "multiplex"], help="Pyro4 server type "
                         "(default: %(default)s)", default=Pyro4.config.SERVERTYPE)
     parser.add_argument("--start-timeout", type=ranged(float, 0.1, 30), default=START_TIMEOUT,

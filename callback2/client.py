@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 import threading
+import time
 
 import Pyro4
 
@@ -16,8 +17,9 @@ if not os.environ.get("PYRO_LOGLEVEL"):  # then "import Pyro4" muted its logger 
 
 
 class CallbackHandler(object):
-    def __init__(self):
+    def __init__(self, workers):
         self.received = 0  # workers that made both calls and closed their connection
+        self.workers = workers
         self.calls = {}  # connection: the names of the calls that came over it
         self.lock = threading.Lock()
 
@@ -32,15 +34,22 @@ class CallbackHandler(object):
         self.arrived("call2")
         return 1 // 0  # goes back to the worker, and Pyro4 logs it here as well
 
-    def arrived(self, name):
+    def arrived(self, name):  # a worker has a connection of its own: each call counts once on it
         with self.lock:  # callbacks run in several threads at once (thread server)
-            if is_new(self, Pyro4.current_context.client, name):
+            names = self.calls.setdefault(Pyro4.current_context.client, set())
+            if name in names:
+                print("client: ignored %s(): it came over this connection already" % name,
+                      file=sys.stderr, flush=True)
+            else:
+                names.add(name)
                 print("callback: %s arrived, and it is about to divide by zero" % name, flush=True)
 
     def closed(self, connection):  # clientDisconnect(): a connection ended, call2's warning is out
         with self.lock:
             if self.calls.pop(connection, set()) == {"call1", "call2"}:
                 self.received += 1
+                if self.received == self.workers:  # the last one: wake the requestLoop
+                    self._pyroDaemon.transportServer.wakeup()  # to check its loopCondition now
 
 
 def run(uri, workers, timeout, host, port):
@@ -49,7 +58,7 @@ def run(uri, workers, timeout, host, port):
         daemon = keyed(Pyro4.Daemon(host=host, port=port))  # our own, for the callbacks
     except OSError as x:
         sys.exit("client: cannot start the callback daemon on %s port %d: %s" % (host, port, x))
-    handler = CallbackHandler()
+    handler = CallbackHandler(workers)
     daemon.register(handler)
     daemon.clientDisconnect = handler.closed
     print("Callback daemon listening on %s, calling %s" % (daemon.locationStr, uri), flush=True)
@@ -67,10 +76,10 @@ def run(uri, workers, timeout, host, port):
         sys.exit("client: the server at %s refused: %s: %s" % (uri, type(x).__name__, x))
     with handler.lock:  # callbacks may be printing already
         print("Started %d workers, waiting for their callbacks..." % workers, flush=True)
-    loop.join(timeout)
-    if loop.is_alive():
-        sys.exit("client: timed out after %g s: %d of %d workers reported back"
-                 % (timeout, handler.received, workers))
+    problem = wait(loop, uri, timeout)
+    if problem:
+        sys.exit("client: %s: %d of %d workers reported back" % (problem, handler.received,
+                                                                   workers))
     print("All %d workers reported back. Done." % workers, flush=True)
 
 
@@ -78,8 +87,8 @@ def run(uri, workers, timeout, host, port):
 
 HMAC_KEY = os.environ.get("PYRO_HMAC_KEY")  # README: Security
 # README: Settings. Pyro4 read the PYRO_ environment variables on import: they still win.
-Pyro4.config.POLLTIMEOUT = float(os.environ.get("PYRO_POLLTIMEOUT", 0.02))  # ends promptly
 Pyro4.config.COMMTIMEOUT = float(os.environ.get("PYRO_COMMTIMEOUT", 3))  # no hang on dead peers
+CHECK_EVERY = 2  # s: one cheap connection; a killed server is seen in 2 s, a frozen one in 10
 Pyro4.config.THREADPOOL_SIZE = int(os.environ.get("PYRO_THREADPOOL_SIZE", 500))  # not 40
 
 
@@ -91,19 +100,24 @@ def resolve(uri):  # a PYRONAME: is looked up once, for the server's address
                  % (uri, Pyro4.config.NS_HOST, Pyro4.config.NS_PORT, x))
 
 
+def wait(loop, uri, timeout):  # join the loop, and make sure every 2 s that the server answers
+    deadline, failed = time.monotonic() + timeout, 0
+    while True:
+        loop.join(min(CHECK_EVERY, deadline - time.monotonic()))  # returns as the loop ends
+        if not loop.is_alive() or time.monotonic() >= deadline:
+            return "timed out after %g s" % timeout if loop.is_alive() else None
+        try:
+            keyed(Pyro4.Proxy(uri))._pyroBind()  # a new connection: only a live daemon answers
+            failed = 0
+        except Pyro4.errors.CommunicationError as x:  # refused: gone; two failures: frozen
+            failed += 1
+            if failed == 2 or isinstance(x.__cause__, ConnectionRefusedError):
+                return "the server at %s stopped answering (%s)" % (uri, x)
+
+
 def keyed(proxy_or_daemon):  # HMAC (README: Security): a proxy that AutoProxy made has no key
     proxy_or_daemon._pyroHmacKey = HMAC_KEY
     return proxy_or_daemon
-
-
-def is_new(handler, connection, name):  # a worker has a connection of its own: count once on it
-    names = handler.calls.setdefault(connection, set())
-    if name not in names:
-        names.add(name)
-        return True
-    print("client: ignored %s(): it came over this connection already" % name,
-          file=sys.stderr, flush=True)
-    return False
 
 
 def tls_hint(error, first_call):  # the likely TLS cause of a failed connection, and what to check

@@ -1,0 +1,167 @@
+"""The edges of a run: the client wakes at its last callback, sees a dead server, and a stop
+lets the busy workers call back first."""
+import re
+import signal
+
+import pytest
+
+from helpers import done_numbers
+
+QUICK = {"callback": ["--work", "0"], "callback2": []}  # a run without waiting
+
+# A server that hands out workers and never calls back, so that its client waits.
+STAND_IN_SERVER = """
+import sys, Pyro4
+sys.path.insert(0, "tests")
+from helpers import Recorder
+daemon = Pyro4.Daemon(host="localhost")
+print("Server URI: %s" % daemon.register(Recorder(), "example.recorder"), flush=True)
+daemon.requestLoop()
+"""
+
+# A client that creates one worker, and starts it only when it gets SIGUSR1.
+STAND_IN_CLIENT = """
+import signal, sys, threading, Pyro4
+class Handler(object):
+    @Pyro4.expose
+    def done(self, number): print("called back", flush=True)
+    @Pyro4.expose
+    def call1(self): print("called back", flush=True)
+    call2 = call1
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+daemon = Pyro4.Daemon()
+handler = Handler()
+daemon.register(handler)
+threading.Thread(target=daemon.requestLoop, daemon=True).start()
+with Pyro4.Proxy(sys.argv[1]) as server:
+    worker = server.addworker(handler)
+print("created", flush=True)
+signal.sigwait({signal.SIGUSR1})
+worker.work(0) if "example.callback@" in sys.argv[1] else worker.work()
+print("started", flush=True)
+threading.Event().wait(60)
+"""
+
+
+@pytest.fixture
+def stand_in_server(spawn):
+    """A server process that never calls back."""
+    server = spawn("-c", STAND_IN_SERVER)
+    server.uri = server.wait_for(r"PYRO:\S+").group(0)
+    return server
+
+
+# The last callback wakes the client's loop
+
+@pytest.mark.parametrize("servertype", ["thread", "multiplex"])
+def test_the_last_callback_wakes_the_client(example, start_server, spawn, servertype):
+    # PYRO_POLLTIMEOUT=2 is Pyro4's default: a loop that only polled would see its last
+    # callback up to 2 s late. The bound is loose, for a busy machine; the benchmark has the figure.
+    server = start_server(example, "--servertype", servertype)
+    client = spawn("%s/client.py" % example, server.uri, "--workers", "2", *QUICK[example],
+                   "--servertype", servertype, env={"PYRO_POLLTIMEOUT": "2"})
+    last_callback = client.wait_for("^callback: ", count=2 if example == "callback" else 4).when
+    loop_ended = client.wait_for("^All 2 workers reported back. Done.$").when
+    assert client.wait() == 0, client.stderr
+    assert loop_ended - last_callback < 1.0
+
+
+# A dead server: the client sees it, and does not wait out its --timeout
+
+@pytest.mark.parametrize("fault", ["killed", "frozen"])
+def test_a_client_sees_its_server_gone(example, stand_in_server, spawn, fault):
+    client = spawn("%s/client.py" % example, stand_in_server.uri, "--workers", "3", "--timeout", "120")
+    client.wait_for("waiting for their callbacks")
+    stand_in_server.signal(signal.SIGKILL if fault == "killed" else signal.SIGSTOP)
+    assert client.wait(60) == 1
+    cause = "Connection refused" if fault == "killed" else "receiving: timeout"
+    assert re.match(r"^client: the server at %s stopped answering \(.*%s\): 0 of 3 workers reported back$"
+                    % (re.escape(stand_in_server.uri), cause), client.stderr), client.stderr
+
+
+def test_a_live_server_keeps_its_client_waiting(example, stand_in_server, spawn):
+    # The client checks every 2 s; a server that answers is never taken for gone.
+    client = spawn("%s/client.py" % example, stand_in_server.uri, "--workers", "2", "--timeout", "5")
+    assert client.wait(60) == 1
+    assert client.stderr == "client: timed out after 5 s: 0 of 2 workers reported back"
+
+
+# A stop lets the busy workers call back
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("servertype", ["thread", "multiplex"])
+def test_a_stop_waits_for_the_busy_workers(start_server, spawn, signum, servertype):
+    server = start_server("callback", "--servertype", servertype)
+    client = spawn("callback/client.py", server.uri, "--workers", "3", "--work", "3")
+    server.wait_for("^Worker 3 busy for 3 seconds")
+    server.signal(signum)
+    server.wait_for(r"^Stopping: 3 workers busy\. Ctrl-C again stops at once\.$")
+    assert client.wait(60) == 0, client.stderr
+    assert sorted(done_numbers(client.stdout)) == [1, 2, 3]
+    assert server.wait(60) == 0
+    assert server.stdout.splitlines()[-1] == "Server stopped."
+    assert server.stderr == ""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_idle_server_stops_at_once(example, start_server, signum):
+    server = start_server(example)
+    server.signal(signum)
+    assert server.wait(30) == 0
+    assert server.stdout.splitlines()[-1] == "Server stopped."
+    assert "Stopping" not in server.stdout and server.stderr == ""
+
+
+@pytest.fixture
+def draining(start_server, spawn):
+    """Start an example's server and a client whose worker is created, not started; then SIGTERM."""
+    def start(example, *args):
+        server = start_server(example, *args)
+        client = spawn("-c", STAND_IN_CLIENT, server.uri)
+        client.wait_for("^created$")
+        server.signal(signal.SIGTERM)
+        server.wait_for(r"^Stopping: 1 workers busy")
+        return server, client
+    return start
+
+
+def test_a_worker_created_before_the_stop_may_still_start(example, draining):
+    server, client = draining(example)
+    client.signal(signal.SIGUSR1)  # now it calls work()
+    client.wait_for("^called back$")
+    assert server.wait(60) == 0
+    assert server.stdout.splitlines()[-1] == "Server stopped."
+
+
+def test_a_worker_never_started_expires_and_ends_the_drain(example, draining):
+    server, client = draining(example, "--start-timeout", "1")
+    server.wait_for(r"^Workers 1 to 1 \(1 in all\): never started within 1 s, removed\.$")
+    assert server.wait(60) == 0
+    assert server.stdout.splitlines()[-1] == "Server stopped."
+
+
+def test_a_client_that_comes_during_a_drain_is_refused(example, draining, run_client):
+    server, _ = draining(example)
+    client = run_client(example, server.uri, *QUICK[example])
+    assert client.returncode == 1
+    assert client.stderr == ("client: the server at %s refused: RuntimeError: the server is stopping "
+                             "and takes no new workers" % server.uri)
+
+
+@pytest.mark.parametrize("servertype", ["thread", "multiplex"])
+def test_a_second_signal_stops_the_drain(example, draining, servertype):
+    server, _ = draining(example, "--servertype", servertype)
+    server.signal(signal.SIGINT)
+    assert server.wait(30) == 1
+    assert server.stderr == "server: stopped; the callbacks of 1 busy workers are lost"
+
+
+def test_name_server_entry_goes_when_the_drain_starts(example, nameserver, start_server, spawn, proxy):
+    server = start_server(example, "--ns", env=nameserver)
+    server.wait_for("Registered")
+    client = spawn("-c", STAND_IN_CLIENT, server.uri)
+    client.wait_for("^created$")
+    server.signal(signal.SIGTERM)
+    server.wait_for("^Stopping: ")
+    ns = proxy("PYRO:Pyro.NameServer@localhost:%s" % nameserver["PYRO_NS_PORT"])
+    assert "example.%s" % example not in ns.list()
