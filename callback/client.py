@@ -36,6 +36,8 @@ def run(uri, workers, work, timeout, host, port, quiet):
         daemon = keyed(Pyro4.Daemon(host=host, port=port))  # our own, for the callbacks
     except OSError as x:
         sys.exit("client: cannot start the callback daemon on %s port %d: %s" % (host, port, x))
+    if Pyro4.config.SSL:  # README, TLS: not in accept(), where one silent peer would stall all
+        daemon.transportServer.sock.do_handshake_on_connect = False  # in each connection's thread
     handler = CallbackHandler(workers, quiet)
     daemon.register(handler)
     print("Callback daemon listening on %s, calling %s" % (daemon.locationStr, uri), flush=True)
@@ -53,10 +55,10 @@ def run(uri, workers, work, timeout, host, port, quiet):
         sys.exit("client: the server at %s refused: %s: %s" % (uri, type(x).__name__, x))
     with handler.lock:  # callbacks may be printing already
         print("Started %d workers, waiting for their callbacks..." % workers, flush=True)
-    problem = wait(loop, uri, timeout)
-    if problem:
+    why = wait(loop, uri, timeout)
+    if why:
         sys.exit("client: %s: %d of %d workers reported back"
-                 % (problem, len(handler.received), workers))
+                 % (why, len(handler.received), workers))
     print("All %d workers reported back. Done." % workers, flush=True)
 
 
@@ -65,7 +67,6 @@ def run(uri, workers, work, timeout, host, port, quiet):
 HMAC_KEY = os.environ.get("PYRO_HMAC_KEY")  # README: Security
 # README: Settings. Pyro4 read the PYRO_ environment variables on import: they still win.
 Pyro4.config.COMMTIMEOUT = float(os.environ.get("PYRO_COMMTIMEOUT", 3))  # no hang on dead peers
-CHECK_EVERY = 2  # s: one cheap connection; a killed server is seen in 2 s, a frozen one in 10
 Pyro4.config.THREADPOOL_SIZE = int(os.environ.get("PYRO_THREADPOOL_SIZE", 500))  # not 40
 
 
@@ -77,17 +78,17 @@ def resolve(uri):  # a PYRONAME: is looked up once, for the server's address
                  % (uri, Pyro4.config.NS_HOST, Pyro4.config.NS_PORT, x))
 
 
-def wait(loop, uri, timeout):  # join the loop, and make sure every 2 s that the server answers
+def wait(loop, uri, timeout):  # join the loop, and see every 2 s that the server still lives
     deadline, failed = time.monotonic() + timeout, 0
     while True:
-        loop.join(min(CHECK_EVERY, deadline - time.monotonic()))  # returns as the loop ends
+        loop.join(min(2, deadline - time.monotonic()))  # 2 s: cheap, and a dead server is seen soon
         if not loop.is_alive() or time.monotonic() >= deadline:
             return "timed out after %g s" % timeout if loop.is_alive() else None
         try:
             keyed(Pyro4.Proxy(uri))._pyroBind()  # a new connection: only a live daemon answers
             failed = 0
-        except Pyro4.errors.CommunicationError as x:  # refused: gone; two failures: frozen
-            failed += 1
+        except Pyro4.errors.CommunicationError as x:  # killed: refused at once; frozen: no answer
+            failed += 1  # twice in a row
             if failed == 2 or isinstance(x.__cause__, ConnectionRefusedError):
                 return "the server at %s stopped answering (%s)" % (uri, x)
 
@@ -106,12 +107,11 @@ def is_new(handler, number):  # count each worker once: a repeated done(n) bring
 
 
 def tls_hint(error, first_call):  # the likely TLS cause of a failed connection, and what to check
-    text = str(error)
-    if "CERTIFICATE_VERIFY_FAILED" in text:
+    if "CERTIFICATE_VERIFY_FAILED" in str(error):
         return "; untrusted server certificate, or one for another host: check PYRO_SSL_CACERTS"
-    if "WRONG_VERSION_NUMBER" in text:
+    if "WRONG_VERSION_NUMBER" in str(error):
         return "; the server likely does not use TLS: check PYRO_SSL on both sides"
-    if not first_call or "connection lost" not in text:
+    if not first_call or not isinstance(error, Pyro4.errors.ConnectionClosedError):
         return ""
     if Pyro4.config.SSL:
         return "; the server did not accept this client's certificate: check PYRO_SSL_CLIENTCERT"

@@ -69,6 +69,8 @@ def serve(host, port, use_ns):
     except OSError as x:
         sys.exit("server: cannot listen on %s port %d: %s" % (host, port, x.strerror or x))
     daemon._pyroHmacKey = HMAC_KEY
+    if Pyro4.config.SSL:  # README, TLS: not in accept(), where one silent peer would stall all
+        daemon.transportServer.sock.do_handshake_on_connect = False  # in each connection's thread
     server = CallbackServer()
     daemon.housekeeping = lambda: expire_workers(server)  # Pyro4 calls it every 2 s or sooner
     uri = daemon.register(server, OBJECT_ID)
@@ -131,8 +133,9 @@ def connect(callback):  # a busy client may turn us away ("no free workers"): tr
         try:
             return callback._pyroBind()
         except Pyro4.errors.CommunicationError as x:
-            if isinstance(x.__cause__, ssl.SSLCertVerificationError):
-                raise Pyro4.errors.CommunicationError("%s; check PYRO_SSL_CACERTS" % x)
+            for cause, setting in (("VERIFY_FAILED", "CACERTS"), ("_ALERT_", "CLIENTCERT")):
+                if cause in str(x):  # TLS: we distrust the client's certificate, or it ours
+                    raise Pyro4.errors.CommunicationError("%s; check PYRO_SSL_%s" % (x, setting))
             gone = isinstance(x.__cause__, (ConnectionRefusedError, ssl.SSLError))  # no use again
             if gone or time.monotonic() > deadline:
                 raise

@@ -1,6 +1,5 @@
 """Callback example 2, client side. Start server.py first, then this. The workers call call1()
-and call2() here and both crash; call2 is a @Pyro4.callback, so Pyro4 also logs its error here.
-"""
+and call2() here and both crash; call2 is a @Pyro4.callback, so Pyro4 also logs its error here."""
 import argparse
 import logging
 import os
@@ -17,9 +16,8 @@ if not os.environ.get("PYRO_LOGLEVEL"):  # then "import Pyro4" muted its logger 
 
 
 class CallbackHandler(object):
-    def __init__(self, workers):
+    def __init__(self):
         self.received = 0  # workers that made both calls and closed their connection
-        self.workers = workers
         self.calls = {}  # connection: the names of the calls that came over it
         self.lock = threading.Lock()
 
@@ -48,8 +46,7 @@ class CallbackHandler(object):
         with self.lock:
             if self.calls.pop(connection, set()) == {"call1", "call2"}:
                 self.received += 1
-                if self.received == self.workers:  # the last one: wake the requestLoop
-                    self._pyroDaemon.transportServer.wakeup()  # to check its loopCondition now
+                self._pyroDaemon.transportServer.wakeup()  # the requestLoop checks its condition
 
 
 def run(uri, workers, timeout, host, port):
@@ -58,7 +55,9 @@ def run(uri, workers, timeout, host, port):
         daemon = keyed(Pyro4.Daemon(host=host, port=port))  # our own, for the callbacks
     except OSError as x:
         sys.exit("client: cannot start the callback daemon on %s port %d: %s" % (host, port, x))
-    handler = CallbackHandler(workers)
+    if Pyro4.config.SSL:  # README, TLS: not in accept(), where one silent peer would stall all
+        daemon.transportServer.sock.do_handshake_on_connect = False  # in each connection's thread
+    handler = CallbackHandler()
     daemon.register(handler)
     daemon.clientDisconnect = handler.closed
     print("Callback daemon listening on %s, calling %s" % (daemon.locationStr, uri), flush=True)
@@ -76,10 +75,9 @@ def run(uri, workers, timeout, host, port):
         sys.exit("client: the server at %s refused: %s: %s" % (uri, type(x).__name__, x))
     with handler.lock:  # callbacks may be printing already
         print("Started %d workers, waiting for their callbacks..." % workers, flush=True)
-    problem = wait(loop, uri, timeout)
-    if problem:
-        sys.exit("client: %s: %d of %d workers reported back" % (problem, handler.received,
-                                                                   workers))
+    why = wait(loop, uri, timeout)
+    if why:
+        sys.exit("client: %s: %d of %d workers reported back" % (why, handler.received, workers))
     print("All %d workers reported back. Done." % workers, flush=True)
 
 
@@ -88,7 +86,6 @@ def run(uri, workers, timeout, host, port):
 HMAC_KEY = os.environ.get("PYRO_HMAC_KEY")  # README: Security
 # README: Settings. Pyro4 read the PYRO_ environment variables on import: they still win.
 Pyro4.config.COMMTIMEOUT = float(os.environ.get("PYRO_COMMTIMEOUT", 3))  # no hang on dead peers
-CHECK_EVERY = 2  # s: one cheap connection; a killed server is seen in 2 s, a frozen one in 10
 Pyro4.config.THREADPOOL_SIZE = int(os.environ.get("PYRO_THREADPOOL_SIZE", 500))  # not 40
 
 
@@ -100,17 +97,17 @@ def resolve(uri):  # a PYRONAME: is looked up once, for the server's address
                  % (uri, Pyro4.config.NS_HOST, Pyro4.config.NS_PORT, x))
 
 
-def wait(loop, uri, timeout):  # join the loop, and make sure every 2 s that the server answers
+def wait(loop, uri, timeout):  # join the loop, and see every 2 s that the server still lives
     deadline, failed = time.monotonic() + timeout, 0
     while True:
-        loop.join(min(CHECK_EVERY, deadline - time.monotonic()))  # returns as the loop ends
+        loop.join(min(2, deadline - time.monotonic()))  # 2 s: cheap, and a dead server is seen soon
         if not loop.is_alive() or time.monotonic() >= deadline:
             return "timed out after %g s" % timeout if loop.is_alive() else None
         try:
             keyed(Pyro4.Proxy(uri))._pyroBind()  # a new connection: only a live daemon answers
             failed = 0
-        except Pyro4.errors.CommunicationError as x:  # refused: gone; two failures: frozen
-            failed += 1
+        except Pyro4.errors.CommunicationError as x:  # killed: refused at once; frozen: no answer
+            failed += 1  # twice in a row
             if failed == 2 or isinstance(x.__cause__, ConnectionRefusedError):
                 return "the server at %s stopped answering (%s)" % (uri, x)
 
@@ -121,12 +118,11 @@ def keyed(proxy_or_daemon):  # HMAC (README: Security): a proxy that AutoProxy m
 
 
 def tls_hint(error, first_call):  # the likely TLS cause of a failed connection, and what to check
-    text = str(error)
-    if "CERTIFICATE_VERIFY_FAILED" in text:
+    if "CERTIFICATE_VERIFY_FAILED" in str(error):
         return "; untrusted server certificate, or one for another host: check PYRO_SSL_CACERTS"
-    if "WRONG_VERSION_NUMBER" in text:
+    if "WRONG_VERSION_NUMBER" in str(error):
         return "; the server likely does not use TLS: check PYRO_SSL on both sides"
-    if not first_call or "connection lost" not in text:
+    if not first_call or not isinstance(error, Pyro4.errors.ConnectionClosedError):
         return ""
     if Pyro4.config.SSL:
         return "; the server did not accept this client's certificate: check PYRO_SSL_CLIENTCERT"

@@ -1,5 +1,6 @@
 """TLS both ways: each side's daemon serves TLS only, with Pyro4's own PYRO_SSL_* variables and nothing else."""
 import re
+import socket
 
 import Pyro4.errors
 import pytest
@@ -121,4 +122,54 @@ def test_a_callback_daemon_the_server_does_not_trust_is_one_line_on_the_server(
     assert client.returncode == 1
     line = server.wait_for(r"^Worker 1: callback failed: ").string
     assert "CERTIFICATE_VERIFY_FAILED" in line and line.endswith("check PYRO_SSL_CACERTS")
+    assert "Traceback" not in server.stdout + server.stderr
+
+
+@pytest.fixture
+def silent_connections():
+    """Open TCP connections to an address that never send a byte; closed afterwards."""
+    opened = []
+
+    def open_to(location, count=3):
+        host, port = location.rsplit(":", 1)
+        opened.extend(socket.create_connection((host, int(port)), timeout=5) for _ in range(count))
+
+    yield open_to
+    for sock in opened:
+        sock.close()
+
+
+def test_silent_connections_do_not_stall_a_tls_server(example, certs, start_server, run_client,
+                                                       silent_connections):
+    # The TLS handshake runs in each connection's own thread, under COMMTIMEOUT, as a plain
+    # connection's first message does: in accept() it would hold the daemon's accepting thread.
+    server = start_server(example, env=certs.env())
+    silent_connections(server.uri.split("@")[1])
+    client = run_client(example, server.uri, *QUICK[example], "--timeout", "30", env=certs.env())
+    assert client.returncode == 0, client.stderr
+
+
+def test_silent_connections_do_not_stall_a_tls_callback_daemon(example, certs, start_server, spawn,
+                                                                silent_connections):
+    server = start_server(example, env=certs.env())
+    args = ["--workers", "3", "--work", "2"] if example == "callback" else ["--workers", "30"]
+    client = spawn("%s/client.py" % example, server.uri, *args, "--timeout", "30", env=certs.env())
+    silent_connections(client.wait_for(r"^Callback daemon listening on (\S+), ").group(1))
+    assert client.wait(60) == 0, client.stderr
+    assert "callback failed" not in server.stdout
+
+
+def test_a_server_certificate_the_callback_daemon_rejects_is_not_tried_again(
+        example, certs, start_server, spawn):
+    certs.issue("stranger", "localhost", "127.0.0.1", ca=trustme.CA())
+    # The server's daemon certificate is trusted, but the client certificate it calls back with is not.
+    stranger = certs.env("stranger")
+    server_env = dict(certs.env(), PYRO_SSL_CLIENTCERT=stranger["PYRO_SSL_SERVERCERT"],
+                      PYRO_SSL_CLIENTKEY=stranger["PYRO_SSL_SERVERKEY"])
+    server = start_server(example, env=server_env)
+    spawn("%s/client.py" % example, server.uri, *QUICK[example], env=certs.env())
+    started = server.wait_for(r"^Worker 1 (busy|calls)").when
+    failed = server.wait_for(r"^Worker 1: callback failed: ")
+    assert failed.string.endswith("check PYRO_SSL_CLIENTCERT"), failed.string
+    assert failed.when - started < 5  # not tried again for 10 s: it would fail the same way
     assert "Traceback" not in server.stdout + server.stderr
