@@ -2,12 +2,14 @@
 lets the busy workers call back first."""
 import re
 import signal
+import time
 
 import pytest
 
 from helpers import done_numbers
 
 QUICK = {"callback": ["--work", "0"], "callback2": []}  # a run without waiting
+SLOW_POLL = {"PYRO_POLLTIMEOUT": "10"}  # a loop that is not woken would wait up to 10 s
 
 # A server that hands out workers and never calls back, so that its client waits.
 STAND_IN_SERVER = """
@@ -91,23 +93,27 @@ def test_a_live_server_keeps_its_client_waiting(example, stand_in_server, spawn)
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 @pytest.mark.parametrize("servertype", ["thread", "multiplex"])
 def test_a_stop_waits_for_the_busy_workers(start_server, spawn, signum, servertype):
-    server = start_server("callback", "--servertype", servertype)
+    server = start_server("callback", "--servertype", servertype, env=SLOW_POLL)
     client = spawn("callback/client.py", server.uri, "--workers", "3", "--work", "3")
     server.wait_for("^Worker 3 busy for 3 seconds")
     server.signal(signum)
     server.wait_for(r"^Stopping: 3 workers busy\. Ctrl-C again stops at once\.$")
     assert client.wait(60) == 0, client.stderr
     assert sorted(done_numbers(client.stdout)) == [1, 2, 3]
+    last_done = server.wait_for("^Worker [123] done, called the client back", count=3).when
+    # Woken by its last worker, not by POLLTIMEOUT: a loose bound, for a busy machine.
+    assert server.wait_for("^Server stopped.$").when - last_done < 1.5
     assert server.wait(60) == 0
-    assert server.stdout.splitlines()[-1] == "Server stopped."
     assert server.stderr == ""
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_an_idle_server_stops_at_once(example, start_server, signum):
-    server = start_server(example)
+    server = start_server(example, env=SLOW_POLL)
+    signalled = time.monotonic()
     server.signal(signum)
     assert server.wait(30) == 0
+    assert server.ended - signalled < 1.5  # woken at once, not after POLLTIMEOUT
     assert server.stdout.splitlines()[-1] == "Server stopped."
     assert "Stopping" not in server.stdout and server.stderr == ""
 
