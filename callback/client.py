@@ -98,7 +98,7 @@ def keyed(proxy_or_daemon):  # HMAC (README: Security): a proxy that AutoProxy m
     return proxy_or_daemon
 
 
-def is_new(handler, number):  # count each worker once: a repeated done(n) brings no end nearer
+def is_new(handler, number):  # each worker counts once: a done(n) that comes again is ignored
     if isinstance(number, int) and not isinstance(number, bool) and number not in handler.received:
         return True
     print("client: ignored done(%r): not a new worker number" % (number,),
