@@ -41,6 +41,8 @@ def run(uri, workers, work, timeout, host, port, quiet):
     handler = CallbackHandler(workers, quiet)
     daemon.register(handler)
     print("Callback daemon listening on %s, calling %s" % (daemon.locationStr, uri), flush=True)
+    if daemon.natLocationStr:  # PYRO_NATHOST: the server calls back there (README: NAT)
+        print("The server calls it back at %s (PYRO_NATHOST)" % daemon.natLocationStr, flush=True)
     loop = threading.Thread(target=daemon.requestLoop, daemon=True,
                             kwargs={"loopCondition": lambda: len(handler.received) < workers})
     loop.start()  # now: quick workers call back while others are still being created
@@ -62,10 +64,9 @@ def run(uri, workers, work, timeout, host, port, quiet):
     print("All %d workers reported back. Done." % workers, flush=True)
 
 
-# Defences: what keeps the example correct under load, faults and hostile input.
+# Defences: correct under load, faults and hostile input. PYRO_ variables still win (README).
 
 HMAC_KEY = os.environ.get("PYRO_HMAC_KEY")  # README: Security
-# README: Settings. Pyro4 read the PYRO_ environment variables on import: they still win.
 Pyro4.config.COMMTIMEOUT = float(os.environ.get("PYRO_COMMTIMEOUT", 3))  # no hang on dead peers
 Pyro4.config.THREADPOOL_SIZE = int(os.environ.get("PYRO_THREADPOOL_SIZE", 500))  # not 40
 

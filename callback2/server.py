@@ -97,13 +97,12 @@ def serve(host, port, use_ns):
     say("Server stopped.")
 
 
-# Defences: what keeps the example correct under load, faults and hostile input.
+# Defences: correct under load, faults and hostile input. PYRO_ variables still win (README).
 
 OBJECT_ID = "example.callback2"
 START_TIMEOUT = 10  # seconds from addworker to work(); README: Workers that are never started
 HMAC_KEY = os.environ.get("PYRO_HMAC_KEY")  # README: Security
 output_lock = threading.Lock()
-# README: Settings. Pyro4 read the PYRO_ environment variables on import: they still win.
 Pyro4.config.COMMTIMEOUT = float(os.environ.get("PYRO_COMMTIMEOUT", 5))  # no hang on dead peers
 Pyro4.config.THREADPOOL_SIZE = int(os.environ.get("PYRO_THREADPOOL_SIZE", 500))  # not 40
 
@@ -173,15 +172,16 @@ def ranged(kind, low, high):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default=Pyro4.config.HOST, help="listen address, put into URIs")
+    parser = argparse.ArgumentParser(  # --help shows each default
+        description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--host", default=Pyro4.config.HOST, help="address to listen on, in URIs")
     parser.add_argument("--port", type=ranged(int, 0, 65535), default=9124,
-                        help="port to listen on, 0 for any free port (default: %(default)s)")
+                        help="port to listen on, 0 for any free port")
     parser.add_argument("--ns", action="store_true", help="also register in the name server")
-    parser.add_argument("--servertype", choices=["thread", "multiplex"], help="Pyro4 server type "
-                        "(default: %(default)s)", default=Pyro4.config.SERVERTYPE)
+    parser.add_argument("--servertype", choices=["thread", "multiplex"], help="Pyro4 server type",
+                        default=Pyro4.config.SERVERTYPE)
     parser.add_argument("--start-timeout", type=ranged(float, 0.1, 30), default=START_TIMEOUT,
-                        help="seconds a new worker waits for work() (default: %(default)s)")
+                        help="seconds a new worker waits for work()")
     args = parser.parse_args()
     if args.host in ("0.0.0.0", "::", ""):  # it would go into every URI: README, Across machines
         parser.error("argument --host: %r is no address that a client can call" % args.host)
