@@ -16,11 +16,13 @@ def test_only_the_callback_method_is_logged_on_the_client(start_server, run_clie
     assert client.stdout.count("callback: call2 arrived") == 3
     assert client.stdout.splitlines()[-1] == "All 3 workers reported back. Done."
     # One warning per worker, each with the ZeroDivisionError raised in call2; none for call1.
+    # The error's own text is CPython's and changes between versions (3.14: "division by
+    # zero"), so only its type is checked.
     warnings = WARNING.split(client.stderr)[1:]
     assert len(WARNING.findall(client.stderr)) == 3
     for warning in warnings:
-        assert 'in call2' in warning
-        assert warning.rstrip().endswith("ZeroDivisionError: integer division or modulo by zero")
+        assert re.search(r"^  File .*client\.py\", line \d+, in call2$", warning, re.M)
+        assert re.match(r"ZeroDivisionError(:|$)", warning.rstrip().splitlines()[-1])
     assert "in call1" not in client.stderr
 
 
