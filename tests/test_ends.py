@@ -121,8 +121,8 @@ def test_an_idle_server_stops_at_once(example, start_server, signum):
 @pytest.fixture
 def draining(start_server, spawn):
     """Start an example's server and a client whose worker is created, not started; then SIGTERM."""
-    def start(example, *args):
-        server = start_server(example, *args)
+    def start(example, *args, env=None):
+        server = start_server(example, *args, env=env)
         client = spawn("-c", STAND_IN_CLIENT, server.uri)
         client.wait_for("^created$")
         server.signal(signal.SIGTERM)
@@ -156,9 +156,11 @@ def test_a_client_that_comes_during_a_drain_is_refused(example, draining, run_cl
 
 @pytest.mark.parametrize("servertype", ["thread", "multiplex"])
 def test_a_second_signal_stops_the_drain(example, draining, servertype):
-    server, _ = draining(example, "--servertype", servertype)
+    server, _ = draining(example, "--servertype", servertype, env=SLOW_POLL)
+    signalled = time.monotonic()
     server.signal(signal.SIGINT)
     assert server.wait(30) == 1
+    assert server.ended - signalled < 1.5  # woken at once, not after POLLTIMEOUT
     assert server.stderr == "server: stopped; the callbacks of 1 busy workers are lost"
 
 
