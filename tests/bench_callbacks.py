@@ -157,12 +157,12 @@ def exit_latency(example, servertype):
         args = ["--work", "0.2"] if example == "callback" else []
         client = Process([example + "/client.py", server.uri, "--servertype", servertype, *args],
                          env={"PYRO_POLLTIMEOUT": "2"})
-        last = "^callback: worker 1 reports" if example == "callback" else "^callback: call2 arrived"
         ended = end_of(client)
         if client.popen.returncode != 0:
             raise RuntimeError("%s/client.py exited with %d: %s" % (example, client.popen.returncode,
                                                                    client.stderr))
-        return ended - time_of(client, last)
+        return ended - max(when for when, line in zip(client.times["stdout"], client.lines["stdout"])
+                           if line.startswith("callback: "))  # from the last callback line
     finally:
         stop(server)
 
