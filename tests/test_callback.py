@@ -127,6 +127,16 @@ def test_a_pyro_variable_still_wins_over_a_script_setting(example, start_server,
             proxy(uri)._pyroBind()
 
 
+def test_callbacks_are_served_while_workers_are_still_being_created(example, recorder, spawn):
+    # The stand-in server calls the client's callback daemon from inside each addworker, as
+    # a quick worker calls back while the client creates the next one. The client waits for
+    # addworker to return, so only a request loop that already runs can answer.
+    recorder.ping_callers = True
+    client = spawn("%s/client.py" % example, recorder.uri, "--workers", "3")
+    client.wait_for("waiting for their callbacks")
+    assert recorder.pings == ["answered"] * 3
+
+
 @pytest.mark.parametrize("servertype", ["thread", "multiplex"])
 def test_client_does_not_wait_out_the_poll_timeout(server, spawn, servertype):
     # Pyro4's request loop re-checks its condition only every POLLTIMEOUT (2.0 s by
