@@ -127,6 +127,19 @@ def test_a_pyro_variable_still_wins_over_a_script_setting(example, start_server,
             proxy(uri)._pyroBind()
 
 
+def test_each_daemon_serves_60_connections_at_once(example, start_server, spawn, recorder, proxy):
+    # Pyro4's thread pool of 40 would turn the 41st away with "no free workers": 60 workers
+    # calling back at once, or 60 clients. The scripts allow 500, on both sides.
+    server = start_server(example)
+    client = spawn("%s/client.py" % example, recorder.uri)  # the recorder never calls back
+    location = client.wait_for(r"^Callback daemon listening on (\S+), ").group(1)
+    for uri in (daemon_uri(server.uri), "PYRO:Pyro.Daemon@" + location):
+        connections = [proxy(uri) for _ in range(60)]
+        for connection in connections:
+            connection._pyroBind()  # each holds a thread of that daemon while it is open
+        assert [connection.ping() for connection in connections] == [None] * 60
+
+
 def test_callbacks_are_served_while_workers_are_still_being_created(example, recorder, spawn):
     # The stand-in server calls the client's callback daemon from inside each addworker, as
     # a quick worker calls back while the client creates the next one. The client waits for
