@@ -18,6 +18,11 @@ def dead_callback(port):
     return Pyro4.Proxy("PYRO:obj_gone@localhost:%d" % port)
 
 
+def start_work(worker, example):
+    """Call work() as that example's client does, for no time at all."""
+    worker.work(0) if example == "callback" else worker.work()
+
+
 def assert_one_clear_line(process):
     assert len(process.stderr.splitlines()) == 1, process.stderr
     assert "Traceback" not in process.stderr + process.stdout
@@ -49,6 +54,20 @@ def test_unreachable_callback_is_one_line_and_the_worker_leaves(example, start_s
     assert "Traceback" not in server.stdout + server.stderr
     assert registered(server) == ["Pyro.Daemon", OBJECT_IDS[example]]
     assert run_client(example, server.uri, *QUICK[example]).returncode == 0
+
+
+def test_a_callback_address_that_never_answers_is_one_line(example, start_server, silent_port, proxy, registered):
+    # The connection is made, but no answer ever comes: COMMTIMEOUT (5 s) ends each try,
+    # and the worker gives up once its tries have taken 2 * COMMTIMEOUT. Without a
+    # timeout it would wait for good.
+    server = start_server(example)
+    with proxy(server.uri) as callback_server:
+        with callback_server.addworker(Pyro4.Proxy("PYRO:obj_silent@localhost:%d" % silent_port)) as worker:
+            start_work(worker, example)
+    line = server.wait_for(r"^Worker 1: callback failed: ", timeout=40).string
+    assert line == "Worker 1: callback failed: receiving: timeout"
+    assert "Traceback" not in server.stdout + server.stderr
+    assert registered(server) == ["Pyro.Daemon", OBJECT_IDS[example]]
 
 
 def test_client_stops_at_its_timeout_when_the_server_is_killed(server, spawn):
