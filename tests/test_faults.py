@@ -70,6 +70,28 @@ def test_a_callback_address_that_never_answers_is_one_line(example, start_server
     assert registered(server) == ["Pyro.Daemon", OBJECT_IDS[example]]
 
 
+def test_a_callback_refused_for_no_free_workers_is_tried_again(example, start_server, spawn, recorder, proxy):
+    # The client's callback daemon gets one thread, and the test holds it with a connection
+    # of its own; Pyro4 on the client logs each connection that it turns away. The client
+    # starts its worker on the recorder, and the test hands its callback to a real worker.
+    env = {"PYRO_THREADPOOL_SIZE": "1", "PYRO_THREADPOOL_SIZE_MIN": "1",
+           "PYRO_LOGLEVEL": "WARNING", "PYRO_LOGFILE": "{stderr}"}
+    client = spawn("%s/client.py" % example, recorder.uri, "--workers", "1", env=env)
+    location = client.wait_for(r"^Callback daemon listening on (\S+), ").group(1)
+    assert recorder.arrived.wait(30)
+    holder = proxy("PYRO:Pyro.Daemon@" + location)
+    holder._pyroBind()
+    server = start_server(example)
+    with proxy(server.uri) as callback_server:
+        with callback_server.addworker(recorder.callbacks[0]) as worker:
+            start_work(worker, example)
+    client.wait_for("client connection was denied: no free workers", stream="stderr")
+    holder._pyroRelease()  # the worker's next try gets the thread
+    assert server.wait_for(r"^Worker 1 (done|: callback failed)").string.startswith("Worker 1 done")
+    assert client.wait() == 0, client.stderr
+    assert client.stdout.splitlines()[-1] == "All 1 workers reported back. Done."
+
+
 def test_client_stops_at_its_timeout_when_the_server_is_killed(server, spawn):
     client = spawn("callback/client.py", server.uri, "--workers", "2", "--work", "5", "--timeout", "1")
     client.wait_for("waiting for their callbacks")
