@@ -45,11 +45,13 @@ def test_killed_client_is_reported_and_its_workers_forgotten(server, spawn, run_
 
 def test_unreachable_callback_is_one_line_and_the_worker_leaves(example, start_server, run_client, free_port,
                                                                   proxy, registered):
-    server = start_server(example)
+    # A refused connection means the client is gone, and is not tried again. (A server that
+    # tried again would do so for 2 * COMMTIMEOUT: with 60 s, long past this test's deadline.)
+    server = start_server(example, env={"PYRO_COMMTIMEOUT": "60"})
     with proxy(server.uri) as callback_server:
         with callback_server.addworker(dead_callback(free_port)) as worker:
-            worker.work(0) if example == "callback" else worker.work()
-    line = server.wait_for(r"^Worker 1: callback failed: ").string
+            start_work(worker, example)
+    line = server.wait_for(r"^Worker 1: callback failed: ", timeout=20).string
     assert line.endswith("Connection refused")
     assert "Traceback" not in server.stdout + server.stderr
     assert registered(server) == ["Pyro.Daemon", OBJECT_IDS[example]]
