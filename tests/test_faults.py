@@ -255,10 +255,24 @@ def test_second_work_call_is_ignored(start_server, run_client, free_port, proxy)
     server = start_server("callback")
     with proxy(server.uri) as callback_server:
         with callback_server.addworker(dead_callback(free_port)) as worker:
-            worker.work(1)
+            worker.work(60)  # keeps the worker registered, so the second call reaches it
             worker.work(0)
     server.wait_for("^Worker 1: already working, ignored a second work")
     assert server.stdout.count("Worker 1 busy") == 1
+
+
+def test_a_working_worker_never_expires(start_server, free_port, proxy, registered):
+    # Worker 1 works for a minute, worker 2 never starts. The pass that removes worker 2
+    # is past worker 1's start deadline too, and must leave worker 1 alone.
+    server = start_server("callback", "--start-timeout", "1")
+    with proxy(server.uri) as callback_server:
+        with callback_server.addworker(dead_callback(free_port)) as worker:
+            worker.work(60)
+            server.wait_for("^Worker 1 busy for 60 seconds")
+        callback_server.addworker(dead_callback(free_port))._pyroRelease()
+    line = server.wait_for(r"^Workers \d+ to 2 ").string
+    assert line == "Workers 2 to 2 (1 in all): never started within 1 s, removed."
+    assert len(registered(server)) == 3  # the daemon, the server and worker 1
 
 
 def test_only_the_intended_methods_are_exposed(example, start_server, free_port, proxy):
