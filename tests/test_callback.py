@@ -49,8 +49,8 @@ def test_name_server_mode(nameserver, start_server, run_client):
     assert sorted(done_numbers(client.stdout)) == [1, 2]
 
 
-def test_client_gives_up_at_its_timeout(server, run_client):
-    client = run_client("callback", server.uri, "--workers", "2", "--work", "5", "--timeout", "0.5")
+def test_client_gives_up_at_its_timeout(example, recorder, run_client):
+    client = run_client(example, recorder.uri, "--workers", "2", "--timeout", "0.5", timeout=30)  # no callback comes
     assert client.returncode == 1
     assert client.stderr.strip() == "client: timed out after 0.5 s: 0 of 2 workers reported back"
 
@@ -63,8 +63,8 @@ def test_server_stops_cleanly(server, signum):
     assert server.stderr == ""
 
 
-def test_client_stops_cleanly_on_ctrl_c(server, spawn):
-    client = spawn("callback/client.py", server.uri, "--workers", "1", "--work", "30")
+def test_client_stops_cleanly_on_ctrl_c(example, recorder, spawn):
+    client = spawn("%s/client.py" % example, recorder.uri)  # the recorder never calls back
     client.wait_for("waiting for their callbacks")
     client.signal(signal.SIGINT)
     assert client.wait() == 130
