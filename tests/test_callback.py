@@ -1,4 +1,5 @@
 """callback/: workers started with oneway calls report back with done(number)."""
+import re
 import signal
 
 import Pyro4.errors
@@ -71,12 +72,31 @@ def test_client_stops_cleanly_on_ctrl_c(example, recorder, spawn):
     assert client.stderr.strip() == "client: interrupted"
 
 
-def test_help_explains_every_option(spawn):
-    for script in ("callback/server.py", "callback/client.py", "callback2/server.py", "callback2/client.py"):
-        helper = spawn(script, "--help")
-        assert helper.wait() == 0
-        for option in ("--host", "--servertype"):
-            assert option in helper.stdout
+# What --help must show for each script: every option that README.txt lists, and each
+# default that it gives, the fixed port of each example among them.
+SERVER_HELP = ["--host HOST", "URI (default: localhost)", "--port PORT", "--ns", "--servertype {thread,multiplex}",
+               "(default: thread)", "--start-timeout START_TIMEOUT", "work() (default: 10)"]
+CLIENT_HELP = ["uri", "--workers WORKERS", "--timeout TIMEOUT", "--host HOST", "--port PORT",
+               "--servertype {thread,multiplex}", "(default: thread)"]
+HELP = {
+    "callback/server.py": SERVER_HELP + ["free port (default: 9123)"],
+    "callback2/server.py": SERVER_HELP + ["free port (default: 9124)"],
+    "callback/client.py": CLIENT_HELP + ["(default: PYRO:example.callback@localhost:9123)", "start (default: 5)",
+                                         "started (default: 120)", "--work WORK", "a random 1 to 5", "--quiet"],
+    "callback2/client.py": CLIENT_HELP + ["(default: PYRO:example.callback2@localhost:9124)", "start (default: 1)",
+                                          "started (default: 60)"],
+}
+
+
+@pytest.mark.parametrize("script", sorted(HELP))
+def test_help_explains_every_option(spawn, script):
+    helper = spawn(script, "--help")
+    assert helper.wait() == 0
+    text = " ".join(helper.stdout.split())
+    for shown in HELP[script]:
+        assert shown in text
+    options = set(re.findall(r"^ +(-[-\w]+)", helper.stdout, re.M)) - {"-h"}
+    assert options == {shown.split()[0] for shown in HELP[script] if shown.startswith("--")}
 
 
 # Bad command lines: each is a usage message and exit 2, for both pairs alike.
