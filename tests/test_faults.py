@@ -398,8 +398,7 @@ def test_an_interrupted_client_leaves_no_worker_behind(example, start_server, sp
 def test_a_slow_client_still_gets_its_callback(example, start_server, spawn):
     server = start_server(example)  # the default start timeout, 10 s
     client = spawn("-c", STAND_IN_CLIENT, server.uri, "2")  # waits 2 s between addworker and work()
-    client.wait_for("^called back$")
-    assert "never started" not in server.stdout
+    client.wait_for("^called back$")  # so the worker was still there after 2 s
 
 
 def test_help_gives_the_default_start_timeout(example, spawn):
