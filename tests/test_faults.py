@@ -142,6 +142,13 @@ def test_nothing_to_talk_to_is_one_line(example, case, run_client, start_server,
         assert uri in client.stderr
 
 
+def test_a_server_without_its_name_server_is_one_line(example, spawn, free_port):
+    server = spawn("%s/server.py" % example, "--port", "0", "--ns", env={"PYRO_NS_PORT": str(free_port)})
+    assert server.wait() == 1
+    assert_one_clear_line(server)
+    assert server.stderr.startswith("server: no name server for %s " % OBJECT_IDS[example])
+
+
 def test_port_in_use_is_one_line(example, start_server, spawn):
     first = start_server(example)
     port = first.uri.rsplit(":", 1)[1]
