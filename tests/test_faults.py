@@ -315,6 +315,25 @@ def test_everything_listens_on_localhost_by_default(example, start_server, run_c
     assert re.search(r"^Callback daemon listening on 127\.0\.0\.1:\d+, ", client.stdout, re.M)
 
 
+def ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="this host has no IPv6 loopback (::1)")
+def test_the_callback_daemon_listens_on_the_interface_that_reaches_the_server(example, start_server, run_client):
+    # No second host needed: a server on ::1 is reached through ::1, not 127.0.0.1.
+    # (test_across_machines.py shows the same across two network hosts, as root.)
+    server = start_server(example, "--host", "::1")
+    client = run_client(example, server.uri, *QUICK[example])
+    assert client.returncode == 0, client.stderr
+    assert re.search(r"^Callback daemon listening on \[::1\]:\d+, ", client.stdout, re.M)
+
+
 def test_pyro_host_still_places_the_callback_daemon(example, start_server, run_client):
     server = start_server(example)  # 127.0.0.2 is loopback too, but no interface's own address
     client = run_client(example, server.uri, *QUICK[example], env={"PYRO_HOST": "127.0.0.2"})
