@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import Pyro4
+import Pyro4.errors
 
 ROOT = Path(__file__).resolve().parent.parent
 # Should the test process die without its teardown (kill -9, a crash), Linux kills its
@@ -123,19 +124,35 @@ def done_numbers(output):
 
 
 class Recorder(object):
-    """Stands in for a server: keeps every callback proxy it gets, and never calls back."""
+    """Stands in for a server: keeps every callback proxy it gets, and never calls back.
+    With ping_callers set, each addworker first pings the caller's callback daemon."""
 
     def __init__(self):
         self.callbacks = []
         self.arrived = threading.Event()
+        self.ping_callers = False
+        self.pings = []  # "answered", or the error, for each ping
 
     @Pyro4.expose
     def addworker(self, callback):
+        if self.ping_callers:
+            self.pings.append(ping("PYRO:Pyro.Daemon@" + callback._pyroUri.location))
         self.callbacks.append(callback)
         self.arrived.set()
         worker = IdleWorker()
         self._pyroDaemon.register(worker)
         return worker
+
+
+def ping(uri):
+    """Ping a daemon at most 5 s: "answered", or the error as text."""
+    with Pyro4.Proxy(uri) as daemon:
+        daemon._pyroTimeout = 5
+        try:
+            daemon.ping()
+        except Pyro4.errors.CommunicationError as x:
+            return "%s: %s" % (type(x).__name__, x)
+    return "answered"
 
 
 class IdleWorker(object):

@@ -1,4 +1,5 @@
 """callback/: workers started with oneway calls report back with done(number)."""
+import re
 import signal
 
 import Pyro4.errors
@@ -49,26 +50,45 @@ def test_name_server_mode(nameserver, start_server, run_client):
     assert sorted(done_numbers(client.stdout)) == [1, 2]
 
 
-def test_client_gives_up_at_its_timeout(server, run_client):
-    client = run_client("callback", server.uri, "--workers", "2", "--work", "5", "--timeout", "0.5")
+def test_client_gives_up_at_its_timeout(example, recorder, run_client):
+    client = run_client(example, recorder.uri, "--workers", "2", "--timeout", "0.5", timeout=30)  # no callback comes
     assert client.returncode == 1
     assert client.stderr.strip() == "client: timed out after 0.5 s: 0 of 2 workers reported back"
 
 
-def test_client_stops_cleanly_on_ctrl_c(server, spawn):
-    client = spawn("callback/client.py", server.uri, "--workers", "1", "--work", "30")
+def test_client_stops_cleanly_on_ctrl_c(example, recorder, spawn):
+    client = spawn("%s/client.py" % example, recorder.uri)  # the recorder never calls back
     client.wait_for("waiting for their callbacks")
     client.signal(signal.SIGINT)
     assert client.wait() == 130
     assert client.stderr.strip() == "client: interrupted"
 
 
-def test_help_explains_every_option(spawn):
-    for script in ("callback/server.py", "callback/client.py", "callback2/server.py", "callback2/client.py"):
-        helper = spawn(script, "--help")
-        assert helper.wait() == 0
-        for option in ("--host", "--servertype"):
-            assert option in helper.stdout
+# What --help must show for each script: every option that README.txt lists, and each
+# default that it gives, the fixed port of each example among them.
+SERVER_HELP = ["--host HOST", "URIs (default: localhost)", "--port PORT", "--ns", "--servertype {thread,multiplex}",
+               "(default: thread)", "--start-timeout START_TIMEOUT", "work() (default: 10)"]
+CLIENT_HELP = ["uri", "--workers WORKERS", "--timeout TIMEOUT", "--host HOST", "--port PORT",
+               "--servertype {thread,multiplex}", "(default: thread)"]
+HELP = {
+    "callback/server.py": SERVER_HELP + ["free port (default: 9123)"],
+    "callback2/server.py": SERVER_HELP + ["free port (default: 9124)"],
+    "callback/client.py": CLIENT_HELP + ["(default: PYRO:example.callback@localhost:9123)", "start (default: 5)",
+                                         "started (default: 120)", "--work WORK", "a random 1 to 5", "--quiet"],
+    "callback2/client.py": CLIENT_HELP + ["(default: PYRO:example.callback2@localhost:9124)", "start (default: 1)",
+                                          "started (default: 60)"],
+}
+
+
+@pytest.mark.parametrize("script", sorted(HELP))
+def test_help_explains_every_option(spawn, script):
+    helper = spawn(script, "--help")
+    assert helper.wait() == 0
+    text = " ".join(helper.stdout.split())
+    for shown in HELP[script]:
+        assert shown in text
+    options = set(re.findall(r"^ +(-[-\w]+)", helper.stdout, re.M)) - {"-h"}
+    assert options == {shown.split()[0] for shown in HELP[script] if shown.startswith("--")}
 
 
 # Bad command lines: each is a usage message and exit 2, for both pairs alike.
@@ -117,6 +137,29 @@ def test_a_pyro_variable_still_wins_over_a_script_setting(example, start_server,
         proxy(uri)._pyroBind()
         with pytest.raises(Pyro4.errors.CommunicationError, match="no free workers"):
             proxy(uri)._pyroBind()
+
+
+def test_each_daemon_serves_60_connections_at_once(example, start_server, spawn, recorder, proxy):
+    # Pyro4's thread pool of 40 would turn the 41st away with "no free workers": 60 workers
+    # calling back at once, or 60 clients. The scripts allow 500, on both sides.
+    server = start_server(example)
+    client = spawn("%s/client.py" % example, recorder.uri)  # the recorder never calls back
+    location = client.wait_for(r"^Callback daemon listening on (\S+), ").group(1)
+    for uri in (daemon_uri(server.uri), "PYRO:Pyro.Daemon@" + location):
+        connections = [proxy(uri) for _ in range(60)]
+        for connection in connections:
+            connection._pyroBind()  # each holds a thread of that daemon while it is open
+        assert [connection.ping() for connection in connections] == [None] * 60
+
+
+def test_callbacks_are_served_while_workers_are_still_being_created(example, recorder, spawn):
+    # The stand-in server calls the client's callback daemon from inside each addworker, as
+    # a quick worker calls back while the client creates the next one. The client waits for
+    # addworker to return, so only a request loop that already runs can answer.
+    recorder.ping_callers = True
+    client = spawn("%s/client.py" % example, recorder.uri, "--workers", "3")
+    client.wait_for("waiting for their callbacks")
+    assert recorder.pings == ["answered"] * 3
 
 
 def test_unknown_name_is_one_clear_line(run_client, nameserver):

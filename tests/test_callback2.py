@@ -79,3 +79,27 @@ def test_a_call_after_call2_meets_a_closed_connection_once(recorder, spawn, serv
     assert arrived == ["call1", "call2", "call1"]
     client.wait_for("^WARNING", stream="stderr")
     assert len(WARNING.findall(client.stderr)) == 1
+
+
+@pytest.mark.parametrize("servertype", ["thread", "multiplex"])
+def test_a_worker_is_counted_when_its_connection_closes(recorder, spawn, proxy, servertype):
+    # The client counts a worker when its connection closes, after call2's warning is out,
+    # not when call2 arrives. Here the stand-in sends call2 oneway: its error stays on the
+    # client (one line), and nothing closes the connection until the test lets go of it.
+    client = spawn("callback2/client.py", recorder.uri, "--servertype", servertype)
+    location = client.wait_for(r"^Callback daemon listening on (\S+), ").group(1)
+    assert recorder.arrived.wait(30)
+    handler = recorder.callbacks[0]
+    with pytest.raises(ZeroDivisionError):
+        handler.call1()
+    handler._pyroOneway.add("call2")
+    handler.call2()
+    client.wait_for("^client: error in a callback thread: ZeroDivisionError: ", stream="stderr")
+    # Both calls have come: that line follows call2's arrival. A request loop that still
+    # runs serves two new connections one after the other; a loop that had counted the
+    # worker at call2 would have ended before the second.
+    for _ in range(2):
+        assert proxy("PYRO:Pyro.Daemon@" + location).ping() is None
+    handler._pyroRelease()  # now the worker is in
+    assert client.wait() == 0, client.stderr
+    assert client.stdout.splitlines()[-1] == "All 1 workers reported back. Done."
