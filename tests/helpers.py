@@ -160,3 +160,27 @@ class IdleWorker(object):
     @Pyro4.oneway
     def work(self, *args):
         pass
+
+
+# A client that creates one worker and starts it after argv[2] seconds, or sooner on SIGUSR1.
+STAND_IN_CLIENT = """
+import signal, sys, threading, Pyro4
+class Handler(object):
+    @Pyro4.expose
+    def done(self, number): print("called back", flush=True)
+    @Pyro4.expose
+    def call1(self): print("called back", flush=True)
+    call2 = call1
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+daemon = Pyro4.Daemon()
+handler = Handler()
+daemon.register(handler)
+threading.Thread(target=daemon.requestLoop, daemon=True).start()
+with Pyro4.Proxy(sys.argv[1]) as server:
+    worker = server.addworker(handler)
+print("created", flush=True)
+signal.sigtimedwait({signal.SIGUSR1}, float(sys.argv[2]))
+worker.work(0) if "example.callback@" in sys.argv[1] else worker.work()
+print("started", flush=True)
+threading.Event().wait(60)
+"""

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from helpers import done_numbers
+from helpers import STAND_IN_CLIENT, done_numbers
 
 QUICK = {"callback": ["--work", "0"], "callback2": []}  # a run without waiting
 SLOW_POLL = {"PYRO_POLLTIMEOUT": "10"}  # a loop that is not woken would wait up to 10 s
@@ -19,29 +19,6 @@ from helpers import Recorder
 daemon = Pyro4.Daemon(host="localhost")
 print("Server URI: %s" % daemon.register(Recorder(), "example.recorder"), flush=True)
 daemon.requestLoop()
-"""
-
-# A client that creates one worker, and starts it only when it gets SIGUSR1.
-STAND_IN_CLIENT = """
-import signal, sys, threading, Pyro4
-class Handler(object):
-    @Pyro4.expose
-    def done(self, number): print("called back", flush=True)
-    @Pyro4.expose
-    def call1(self): print("called back", flush=True)
-    call2 = call1
-signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
-daemon = Pyro4.Daemon()
-handler = Handler()
-daemon.register(handler)
-threading.Thread(target=daemon.requestLoop, daemon=True).start()
-with Pyro4.Proxy(sys.argv[1]) as server:
-    worker = server.addworker(handler)
-print("created", flush=True)
-signal.sigwait({signal.SIGUSR1})
-worker.work(0) if "example.callback@" in sys.argv[1] else worker.work()
-print("started", flush=True)
-threading.Event().wait(60)
 """
 
 
@@ -125,7 +102,7 @@ def draining(start_server, spawn):
     """Start an example's server and a client whose worker is created, not started; then SIGTERM."""
     def start(example, *args, env=None):
         server = start_server(example, *args, env=env)
-        client = spawn("-c", STAND_IN_CLIENT, server.uri)
+        client = spawn("-c", STAND_IN_CLIENT, server.uri, "60")  # starts on SIGUSR1
         client.wait_for("^created$")
         server.signal(signal.SIGTERM)
         server.wait_for(r"^Stopping: 1 workers busy")
@@ -169,7 +146,7 @@ def test_a_second_signal_stops_the_drain(example, draining, servertype):
 def test_name_server_entry_goes_when_the_drain_starts(example, nameserver, start_server, spawn, proxy):
     server = start_server(example, "--ns", env=nameserver)
     server.wait_for("Registered")
-    client = spawn("-c", STAND_IN_CLIENT, server.uri)
+    client = spawn("-c", STAND_IN_CLIENT, server.uri, "60")  # starts on SIGUSR1
     client.wait_for("^created$")
     server.signal(signal.SIGTERM)
     server.wait_for("^Stopping: ")

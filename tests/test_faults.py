@@ -6,7 +6,7 @@ import Pyro4
 import Pyro4.errors
 import pytest
 
-from helpers import done_numbers
+from helpers import STAND_IN_CLIENT, done_numbers
 
 KEY = "a shared secret"
 OBJECT_IDS = {"callback": "example.callback", "callback2": "example.callback2"}
@@ -361,28 +361,6 @@ def test_hmac_key_reaches_the_name_server(example, spawn, start_server, run_clie
 
 
 # Workers that are never started, and callbacks that come twice
-
-STAND_IN_CLIENT = """
-import sys, threading, time, Pyro4
-class Handler(object):
-    @Pyro4.expose
-    def done(self, number): print("called back", flush=True)
-    @Pyro4.expose
-    def call1(self): print("called back", flush=True)
-    call2 = call1
-daemon = Pyro4.Daemon()
-handler = Handler()
-daemon.register(handler)
-threading.Thread(target=daemon.requestLoop, daemon=True).start()
-with Pyro4.Proxy(sys.argv[1]) as server:
-    worker = server.addworker(handler)
-print("created", flush=True)
-time.sleep(float(sys.argv[2]))
-worker.work(0) if "example.callback@" in sys.argv[1] else worker.work()
-print("started", flush=True)
-time.sleep(60)
-"""
-
 
 @pytest.mark.parametrize("servertype", ["thread", "multiplex"])
 def test_a_flood_of_never_started_workers_expires(example, servertype, start_server, proxy, registered, free_port):
