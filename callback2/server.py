@@ -90,7 +90,7 @@ def serve(host, port, use_ns):
             name_server().remove(OBJECT_ID)
         if server.busy:  # the drain: like the client's loop, this one ends on a count
             say("Stopping: %d workers busy. Ctrl-C again stops at once." % len(server.busy))
-            end = time.monotonic() + 90  # a 60 s job and its callback: README, Stopping
+            end = time.monotonic() + 90  # a late start and the callbacks: README, Stopping
             daemon.requestLoop(lambda: server.stops < 2 and server.busy and time.monotonic() < end)
     if server.busy:
         sys.exit("server: stopped; the callbacks of %d busy workers are lost" % len(server.busy))
