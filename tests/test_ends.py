@@ -111,7 +111,7 @@ def draining(start_server, spawn):
 
 
 def test_a_worker_created_before_the_stop_may_still_start(example, draining):
-    server, client = draining(example)
+    server, client = draining(example, "--start-timeout", "30")  # no expiry on a busy machine
     client.signal(signal.SIGUSR1)  # now it calls work()
     client.wait_for("^called back$")
     assert server.wait(60) == 0
