@@ -42,8 +42,7 @@ class Worker(object):
 
 class CallbackServer(object):
     def __init__(self):
-        self._workers = self._next_pass = 0
-        self._lock = threading.Lock()
+        self._workers, self._next_pass, self._lock = 0, 0, threading.Lock()
         self.busy, self.stops = set(), 0  # the workers not finished yet; Ctrl-C or SIGTERM so far
 
     @Pyro4.expose
@@ -129,9 +128,10 @@ def connect(callback):  # a busy client may turn us away ("no free workers"): tr
     while True:
         try:
             return callback._pyroBind()
-        except Pyro4.errors.CommunicationError as x:
+        except Pyro4.errors.CommunicationError as x:  # TLS: we distrust its certificate, or it ours
+            lost = Pyro4.config.SSL and isinstance(x, Pyro4.errors.ConnectionClosedError)
             for cause, setting in (("VERIFY_FAILED", "CACERTS"), ("_ALERT_", "CLIENTCERT")):
-                if cause in str(x):  # TLS: we distrust the client's certificate, or it ours
+                if cause in str(x) or lost and setting == "CLIENTCERT":  # TLS 1.3: or it hangs up
                     raise Pyro4.errors.CommunicationError("%s; check PYRO_SSL_%s" % (x, setting))
             gone = isinstance(x.__cause__, (ConnectionRefusedError, ssl.SSLError))  # no use again
             if gone or time.monotonic() > deadline:

@@ -1,6 +1,8 @@
 """TLS both ways: each side's daemon serves TLS only, with Pyro4's own PYRO_SSL_* variables and nothing else."""
 import re
 import socket
+import ssl
+import threading
 
 import Pyro4.errors
 import pytest
@@ -173,3 +175,52 @@ def test_a_server_certificate_the_callback_daemon_rejects_is_not_tried_again(
     assert failed.string.endswith("check PYRO_SSL_CLIENTCERT"), failed.string
     assert failed.when - started < 9  # not tried again: the retries would take 10 s at least
     assert "Traceback" not in server.stdout + server.stderr
+
+
+# Asks the server at argv[1] for a worker whose callback goes to the URI argv[2], and starts it.
+ADD_WORKER = """
+import sys, Pyro4
+with Pyro4.Proxy(sys.argv[1]) as server:
+    worker = server.addworker(Pyro4.Proxy(sys.argv[2]))
+    worker.work(0) if "example.callback@" in sys.argv[1] else worker.work()
+print("started", flush=True)
+"""
+
+
+@pytest.fixture
+def hang_up(certs):
+    """A TLS listener that hangs up right after each handshake, with no alert, as TLS 1.3 may."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certs.env()["PYRO_SSL_SERVERCERT"], certs.env()["PYRO_SSL_SERVERKEY"])
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(10)
+    listener.settimeout(0.2)
+    peer = {"location": "127.0.0.1:%d" % listener.getsockname()[1], "handshakes": 0}
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                connection = listener.accept()[0]
+                connection.settimeout(5)
+                tls = context.wrap_socket(connection, server_side=True)  # the handshake
+                peer["handshakes"] += 1
+                tls.close()
+            except OSError:
+                pass  # the accept timed out, or a handshake failed
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield peer
+    stop.set()
+    thread.join(5)
+    listener.close()
+
+
+def test_a_callback_daemon_that_hangs_up_after_the_handshake_is_not_tried_again(
+        example, certs, start_server, spawn, hang_up):
+    server = start_server(example, env=certs.env())
+    spawn("-c", ADD_WORKER, server.uri, "PYRO:obj_handler@" + hang_up["location"], env=certs.env())
+    line = server.wait_for(r"^Worker 1: callback failed: ").string
+    assert re.match(r"Worker 1: callback failed: (receiving|sending): .*; check PYRO_SSL_CLIENTCERT$", line), line
+    assert hang_up["handshakes"] == 1  # once: a retry would hang up the same way
