@@ -83,7 +83,6 @@ def run(uri, workers, timeout, host, port):
 
 
 # Defences: correct under load, faults and hostile input. PYRO_ variables still win (README).
-
 HMAC_KEY = os.environ.get("PYRO_HMAC_KEY")  # README: Security
 Pyro4.config.COMMTIMEOUT = float(os.environ.get("PYRO_COMMTIMEOUT", 3))  # no hang on dead peers
 Pyro4.config.THREADPOOL_SIZE = int(os.environ.get("PYRO_THREADPOOL_SIZE", 500))  # not 40
@@ -122,11 +121,12 @@ def tls_hint(error, first_call):  # the likely TLS cause of a failed connection,
         return "; untrusted server certificate, or one for another host: check PYRO_SSL_CACERTS"
     if "WRONG_VERSION_NUMBER" in str(error):
         return "; the server likely does not use TLS: check PYRO_SSL on both sides"
-    if not first_call or not isinstance(error, Pyro4.errors.ConnectionClosedError):
-        return ""
-    if Pyro4.config.SSL:
+    lost = first_call and isinstance(error, Pyro4.errors.ConnectionClosedError)
+    if "_ALERT_" in str(error) or lost and Pyro4.config.SSL:  # TLS 1.2 alerts; TLS 1.3 may hang up
         return "; the server did not accept this client's certificate: check PYRO_SSL_CLIENTCERT"
-    return "; the server likely requires TLS: set PYRO_SSL=1 and the PYRO_SSL_* certificates"
+    if lost:
+        return "; the server likely requires TLS: set PYRO_SSL=1 and the PYRO_SSL_* certificates"
+    return ""
 
 
 def ranged(kind, low, high):
