@@ -245,7 +245,7 @@ def hang_up(certs):
     listener.close()
 
 
-def test_a_callback_daemon_that_hangs_up_after_the_handshake_is_not_tried_again(
+def test_a_callback_daemon_that_hangs_up_after_the_handshake_gets_one_more_try(
         example, certs, start_server, spawn, hang_up):
     server = start_server(example, env=certs.env())
     spawn("-c", ADD_WORKER, server.uri, "PYRO:obj_handler@" + hang_up["location"], env=certs.env())
