@@ -25,21 +25,18 @@ class Worker(object):
             return
         say("Worker %d busy for %g seconds..." % (self._number, amount))
         time.sleep(amount)
-        self._pyroDaemon.unregister(self)  # it leaves the daemon: no proxy reaches it now
         try:
-            connect(self._callback)
-            self._callback.done(self._number)  # the callback, into the client's daemon
-            say("Worker %d done, called the client back." % self._number)
+            call_back(self._callback, lambda: self._callback.done(self._number))  # to its daemon
+            say("Worker %d done, called the client back." % self._number)  # done() has returned
         except Pyro4.errors.CommunicationError as x:
             say("Worker %d: callback failed: %s" % (self._number, x))
         finally:
-            self._callback._pyroRelease()  # close our connection to the client's daemon
-            finished(self._server, self)
+            finished(self._server, self)  # only now: until then pending() counts it
 
 
 class CallbackServer(object):
     def __init__(self):
-        self._workers, self._next_pass, self._lock = 0, 0, threading.Lock()
+        self._workers, self._lock = 0, threading.Lock()
         self.busy, self.stops = set(), 0  # the workers not finished yet; Ctrl-C or SIGTERM so far
 
     @Pyro4.expose
@@ -49,7 +46,7 @@ class CallbackServer(object):
         if self.stops:
             raise RuntimeError("the server is stopping and takes no new workers")
         callback._pyroHmacKey = HMAC_KEY  # AutoProxy sends no key: give it ours
-        with self._lock:
+        with self._lock:  # two calls at once must not get one number (too rare a race to test)
             self._workers += 1
             worker = Worker(self._workers, callback, self)
             self.busy.add(worker)
@@ -57,33 +54,38 @@ class CallbackServer(object):
         say("Worker %d created." % worker._number)
         return worker  # registered, so the client receives a proxy to it (AutoProxy)
 
+    @Pyro4.expose
+    def pending(self, callback):  # the client's check: how many of its workers are not finished
+        handler = callback._pyroUri.object  # unique in the client's daemon, and quick to compare
+        return sum(1 for worker in self.busy.copy() if worker._callback._pyroUri.object == handler)
+
     def stop(self, signum, frame):  # a signal handler: a KeyboardInterrupt would break off a call
         self.stops += 1
         finished(self)
 
 
-def serve(host, port, use_ns):
+def serve(host, port, ns):
     try:
         daemon = Pyro4.Daemon(host=host, port=port)
     except OSError as x:
         sys.exit("server: cannot listen on %s port %d: %s" % (host, port, x.strerror or x))
     daemon._pyroHmacKey = HMAC_KEY
     if Pyro4.config.SSL:  # README, TLS: not in accept(), where one silent peer would stall all
-        daemon.transportServer.sock.do_handshake_on_connect = False  # in each connection's thread
+        daemon.transportServer.sock.do_handshake_on_connect = False
     server = CallbackServer()
     daemon.housekeeping = lambda: expire_workers(server)  # Pyro4 calls it every 2 s or sooner
     uri = daemon.register(server, OBJECT_ID)
     signal.signal(signal.SIGINT, server.stop)  # Ctrl-C
     signal.signal(signal.SIGTERM, server.stop)  # how a service manager stops a process
-    if use_ns:
-        name_server().register(OBJECT_ID, uri)
+    if ns:
+        ns.register(OBJECT_ID, uri)
         say("Registered %s in the name server." % OBJECT_ID)
     say("Server URI: %s" % uri)
     say("Callback server running (%s server type), Ctrl-C stops it." % Pyro4.config.SERVERTYPE)
     with daemon:
         daemon.requestLoop(loopCondition=lambda: not server.stops)
-        if use_ns:
-            name_server().remove(OBJECT_ID)
+        if ns:  # in a thread of its own: the drain starts now, whatever the name server does
+            threading.Thread(target=remove_name, args=(ns,)).start()  # the exit waits for it
         if server.busy:  # the drain: like the client's loop, this one ends on a count
             say("Stopping: %d workers busy. Ctrl-C again stops at once." % len(server.busy))
             end = time.monotonic() + 90  # a 60 s job and its callback: README, Stopping
@@ -107,62 +109,62 @@ def say(text):
         print(text, flush=True)
 
 
-def finished(server, *workers):  # a stop waits for the busy workers: README, Stopping
-    server.busy.difference_update(workers)
+def finished(server, *workers):
+    for worker in workers:
+        worker._callback._pyroRelease()  # we hang up: the client counts a worker only then
+        worker._pyroDaemon.unregister(worker)  # it leaves the daemon: no proxy reaches it now
+    server.busy.difference_update(workers)  # a stop waits for the busy ones: README, Stopping
     if server.stops:  # wake the loop to check its condition now, not after POLLTIMEOUT
         server._pyroDaemon.transportServer.wakeup()
 
 
-def may_start(worker, amount):
-    if not worker._unclaimed.acquire(blocking=False):
-        say("Worker %d: already working, ignored a second work() call." % worker._number)
-    elif isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 0 <= amount <= 60:
-        worker._pyroDaemon.unregister(worker)  # 60 s at most: no caller can park a worker
+def may_start(worker, amount):  # a refused worker stays unclaimed: work() again, or it expires
+    if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 0 <= amount <= 60:
         say("Worker %d: refused work(%r): not 0 to 60 seconds." % (worker._number, amount))
-        finished(worker._server, worker)
+    elif not worker._unclaimed.acquire(blocking=False):
+        say("Worker %d: already working, ignored a second work() call." % worker._number)
     else:
         return True
 
 
-def connect(callback):  # a busy client may turn us away ("no free workers"): try again for 10 s
-    delay, deadline = 0.05, time.monotonic() + 2 * Pyro4.config.COMMTIMEOUT
+def call_back(callback, call):  # a callback that fails while the client lives is tried again
+    last_try = time.monotonic() + 30 - Pyro4.config.COMMTIMEOUT  # so every try ends within 30 s
+    delay = 0.05
     while True:
         try:
-            return callback._pyroBind()
-        except Pyro4.errors.CommunicationError as x:  # TLS: we distrust its certificate, or it ours
-            # TLS 1.3: it may just hang up on ours; but once (delay 0.05) may be the network's fault
-            lost = Pyro4.config.SSL and isinstance(x, Pyro4.errors.ConnectionClosedError)
-            for cause, setting in (("VERIFY_FAILED", "CACERTS"), ("_ALERT_", "CLIENTCERT")):
-                if cause in str(x) or lost and delay > 0.05 and setting == "CLIENTCERT":
-                    raise Pyro4.errors.CommunicationError("%s; check PYRO_SSL_%s" % (x, setting))
-            gone = isinstance(x.__cause__, (ConnectionRefusedError, ssl.SSLError))  # no use again
-            if gone or time.monotonic() > deadline:
-                raise
-            time.sleep(delay)  # nothing was sent yet: trying again never delivers done() twice
-            delay = min(delay * 2, 1.0)
+            return call()  # it connects first; the client ignores a done() that comes twice
+        except Pyro4.errors.CommunicationError as x:
+            callback._pyroRelease()
+            gone = isinstance(x.__cause__, (ConnectionRefusedError, ssl.SSLError))  # README, TLS
+            if gone or "_ALERT_" in str(x) or time.monotonic() + delay > last_try:
+                raise  # _ALERT_: under TLS 1.3 its daemon may refuse our certificate after all
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)
 
 
 def expire_workers(server):
     now = time.monotonic()  # Pyro4 runs housekeeping() in one thread at a time
-    if now < server._next_pass:
-        return
-    server._next_pass = now + 1  # one pass, and one line at most, a second
     expired = [w for w in server._pyroDaemon.objectsById.copy().values()  # a copy: it changes
                if isinstance(w, Worker) and w._deadline <= now and w._unclaimed.acquire(False)]
-    for worker in expired:  # their callback proxies never connected: nothing to release
-        worker._pyroDaemon.unregister(worker)
     if expired:
         finished(server, *expired)
         say("Workers %d to %d (%d in all): never started within %g s, removed."
             % (expired[0]._number, expired[-1]._number, len(expired), START_TIMEOUT))
 
 
-def name_server():
+def name_server():  # looked up once: the stop uses this proxy and its connection again
     try:
         return Pyro4.locateNS(hmac_key=HMAC_KEY)
     except (Pyro4.errors.PyroError, OSError) as x:  # OSError: a broadcast can fail
         sys.exit("server: no name server for %s (PYRO_NS_HOST=%s, PYRO_NS_PORT=%d): %s"
                  % (OBJECT_ID, Pyro4.config.NS_HOST, Pyro4.config.NS_PORT, x))
+
+
+def remove_name(ns):  # COMMTIMEOUT at most; a failure is one line, and the exit status the drain's
+    try:
+        ns.remove(OBJECT_ID)
+    except Pyro4.errors.PyroError as x:
+        say("server: %s stays in the name server: %s" % (OBJECT_ID, x))
 
 
 def ranged(kind, low, high):
@@ -195,6 +197,4 @@ if __name__ == "__main__":
         Pyro4.socketutil.getSSLcontext(  # workers calling back at once could get a half-made one
             clientcert=Pyro4.config.SSL_CLIENTCERT, clientkey=Pyro4.config.SSL_CLIENTKEY,
             keypassword=Pyro4.config.SSL_CLIENTKEYPASSWD, cacerts=Pyro4.config.SSL_CACERTS)
-    threading.excepthook = lambda error: say("Error in a oneway call: %s: %s" % (
-        error.exc_type.__name__, error.exc_value))  # not a traceback: the caller never hears
-    serve(args.host, args.port, args.ns)
+    serve(args.host, args.port, name_server() if args.ns else None)

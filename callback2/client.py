@@ -17,6 +17,7 @@ if not os.environ.get("PYRO_LOGLEVEL"):  # then "import Pyro4" muted its logger 
 class CallbackHandler(object):
     def __init__(self):
         self.received = 0  # workers that made both calls and closed their connection
+        self.settled = 0  # workers whose call2 has come: counted, or counted once they hang up
         self.calls = {}  # connection: the names of the calls that came over it
         self.lock = threading.Lock()
 
@@ -31,15 +32,13 @@ class CallbackHandler(object):
         self.arrived("call2")
         return 1 // 0  # goes back to the worker, and Pyro4 logs it here as well
 
-    def arrived(self, name):  # a worker has a connection of its own: each call counts once on it
+    def arrived(self, name):  # a worker has a connection of its own: it counts once on it
         with self.lock:  # callbacks run in several threads at once (thread server)
+            print("callback: %s arrived, and it is about to divide by zero" % name, flush=True)
             names = self.calls.setdefault(Pyro4.current_context.client, set())
-            if name in names:
-                print("client: ignored %s(): it came over this connection already" % name,
-                      file=sys.stderr, flush=True)
-            else:
-                names.add(name)
-                print("callback: %s arrived, and it is about to divide by zero" % name, flush=True)
+            if name == "call2" and names == {"call1"}:  # both now: as good as counted (see wait)
+                self.settled += 1
+            names.add(name)  # a set: a call that comes again changes nothing
 
     def closed(self, connection):  # clientDisconnect(): a connection ended, call2's warning is out
         with self.lock:
@@ -48,35 +47,34 @@ class CallbackHandler(object):
                 self._pyroDaemon.transportServer.wakeup()  # the requestLoop checks its condition
 
 
-def run(uri, workers, timeout, host, port):
+def run(server, workers, timeout, host, port):
+    uri = server._pyroUri  # a PYRONAME: was looked up
     host = host or Pyro4.socketutil.getInterfaceAddress(uri.host)  # our address toward the server
     try:
         daemon = keyed(Pyro4.Daemon(host=host, port=port))  # our own, for the callbacks
     except OSError as x:
         sys.exit("client: cannot start the callback daemon on %s port %d: %s" % (host, port, x))
     if Pyro4.config.SSL:  # README, TLS: not in accept(), where one silent peer would stall all
-        daemon.transportServer.sock.do_handshake_on_connect = False  # in each connection's thread
+        daemon.transportServer.sock.do_handshake_on_connect = False
     handler = CallbackHandler()
     daemon.register(handler)
     daemon.clientDisconnect = handler.closed
     print("Callback daemon listening on %s, calling %s" % (daemon.locationStr, uri), flush=True)
-    if daemon.natLocationStr:  # PYRO_NATHOST: the server calls back there (README: NAT)
-        print("The server calls it back at %s (PYRO_NATHOST)" % daemon.natLocationStr, flush=True)
     loop = threading.Thread(target=daemon.requestLoop, daemon=True,
                             kwargs={"loopCondition": lambda: handler.received < workers})
     loop.start()  # now: quick workers call back while others are still being created
     try:
-        with keyed(Pyro4.Proxy(uri)) as server:
-            for started in range(workers):
+        with server:  # then it hangs up: each check connects anew, and only a live daemon answers
+            for _ in range(workers):
                 with keyed(server.addworker(handler)) as worker:  # AutoProxy, both ways
                     worker.work()  # oneway: returns at once
     except Pyro4.errors.CommunicationError as x:
-        sys.exit("client: lost the server at %s: %s%s" % (uri, x, tls_hint(x, started == 0)))
+        sys.exit("client: lost the server at %s: %s" % (uri, x))
     except Exception as x:
         sys.exit("client: the server at %s refused: %s: %s" % (uri, type(x).__name__, x))
     with handler.lock:  # callbacks may be printing already
         print("Started %d workers, waiting for their callbacks..." % workers, flush=True)
-    why = wait(loop, uri, timeout)
+    why = wait(loop, server, timeout, handler, workers)
     if why:
         sys.exit("client: %s: %d of %d workers reported back" % (why, handler.received, workers))
     print("All %d workers reported back. Done." % workers, flush=True)
@@ -88,27 +86,36 @@ Pyro4.config.COMMTIMEOUT = float(os.environ.get("PYRO_COMMTIMEOUT", 3))  # no ha
 Pyro4.config.THREADPOOL_SIZE = int(os.environ.get("PYRO_THREADPOOL_SIZE", 500))  # not 40
 
 
-def resolve(uri):  # a PYRONAME: is looked up once, for the server's address
+def reach(uri):  # look a PYRONAME: up once, and connect: if either fails, there is no server
     try:
-        return Pyro4.resolve(uri, hmac_key=HMAC_KEY)
+        server = keyed(Pyro4.Proxy(Pyro4.resolve(uri, hmac_key=HMAC_KEY)))
     except (Pyro4.errors.PyroError, OSError) as x:  # OSError: a broadcast can fail
         sys.exit("client: cannot look up %s (name server at PYRO_NS_HOST=%s, PYRO_NS_PORT=%d): %s"
                  % (uri, Pyro4.config.NS_HOST, Pyro4.config.NS_PORT, x))
+    try:
+        server._pyroBind()
+    except Pyro4.errors.CommunicationError as x:
+        sys.exit("client: cannot reach the server at %s: %s%s" % (server._pyroUri, x, tls_hint(x)))
+    return server
 
 
-def wait(loop, uri, timeout):  # join the loop, and see every 2 s that the server still lives
-    deadline, failed = time.monotonic() + timeout, 0
+def wait(loop, server, timeout, handler, workers):  # join the loop; check our workers every 2 s
+    deadline = time.monotonic() + timeout
+    server._pyroTimeout = 10  # for the checks: a busy server may be slow, a frozen one is silent
     while True:
-        loop.join(min(2, deadline - time.monotonic()))  # 2 s: cheap, and a dead server is seen soon
+        loop.join(min(2, deadline - time.monotonic()))  # 2 s: cheap, and a lost worker is seen soon
         if not loop.is_alive() or time.monotonic() >= deadline:
             return "timed out after %g s" % timeout if loop.is_alive() else None
-        try:
-            keyed(Pyro4.Proxy(uri))._pyroBind()  # a new connection: only a live daemon answers
-            failed = 0
-        except Pyro4.errors.CommunicationError as x:  # killed: refused at once; frozen: no answer
-            failed += 1  # twice in a row
-            if failed == 2 or isinstance(x.__cause__, ConnectionRefusedError):
-                return "the server at %s stopped answering (%s)" % (uri, x)
+        arrived = handler.settled  # a callback is a sign of life too
+        try:  # pending() before our count: a worker leaves the server only once its call2 is in
+            with server:  # it hangs up after each check: each one connects anew
+                lost = workers - server.pending(handler) - handler.settled
+        except Pyro4.errors.CommunicationError as x:  # killed: refused; "rejected": busy, alive
+            if "rejected" not in str(x) and handler.settled == arrived:
+                return "the server at %s stopped answering (%s)" % (server._pyroUri, x)
+            continue
+        if lost > 0:  # their callbacks failed for good, or the server is a new one
+            return "%d workers left the server without calling back" % lost
 
 
 def keyed(proxy_or_daemon):  # HMAC (README: Security): a proxy that AutoProxy made has no key
@@ -116,17 +123,16 @@ def keyed(proxy_or_daemon):  # HMAC (README: Security): a proxy that AutoProxy m
     return proxy_or_daemon
 
 
-def tls_hint(error, first_call):  # the likely TLS cause of a failed connection, and what to check
+def tls_hint(error):  # the likely TLS cause of a failed first connection, and what to check
+    hung_up = isinstance(error, Pyro4.errors.ConnectionClosedError) and "reset" not in str(error)
     if "CERTIFICATE_VERIFY_FAILED" in str(error):
         return "; untrusted server certificate, or one for another host: check PYRO_SSL_CACERTS"
     if "WRONG_VERSION_NUMBER" in str(error):
         return "; the server likely does not use TLS: check PYRO_SSL on both sides"
-    lost = first_call and isinstance(error, Pyro4.errors.ConnectionClosedError)
-    if "_ALERT_" in str(error) or lost and Pyro4.config.SSL:  # TLS 1.2 alerts; TLS 1.3 may hang up
+    if "_ALERT_" in str(error) or (hung_up and Pyro4.config.SSL):  # TLS 1.3 may just hang up
         return "; the server did not accept this client's certificate: check PYRO_SSL_CLIENTCERT"
-    if lost:
-        return "; the server likely requires TLS: set PYRO_SSL=1 and the PYRO_SSL_* certificates"
-    return ""
+    plain = "; the server likely requires TLS: set PYRO_SSL=1 and the PYRO_SSL_* certificates"
+    return plain if hung_up else ""  # a TLS server hangs up on a plain handshake: no reset
 
 
 def ranged(kind, low, high):
@@ -145,13 +151,10 @@ if __name__ == "__main__":
                         help="how many workers to start (default: %(default)s)")
     parser.add_argument("--timeout", type=ranged(float, 0.001, 10 ** 6), default=60,
                         help="seconds to wait once all workers started (default: %(default)s)")
-    parser.add_argument("--host", default=os.environ.get("PYRO_HOST"),
-                        help="callback daemon's address (default: PYRO_HOST, "
-                        "or else the interface that reaches the server)")
+    parser.add_argument("--host", default=os.environ.get("PYRO_HOST"), help="callback daemon's "
+                        "address (default: PYRO_HOST, or the interface that reaches the server)")
     parser.add_argument("--port", type=ranged(int, 0, 65535), default=0,
                         help="port of the callback daemon (default: any free one)")
-    parser.add_argument("--servertype", choices=["thread", "multiplex"], help="callback daemon's "
-                        "server type (default: %(default)s)", default=Pyro4.config.SERVERTYPE)
     args = parser.parse_args()
     try:
         Pyro4.URI(args.uri)
@@ -159,17 +162,14 @@ if __name__ == "__main__":
         parser.error("argument uri: %r is no PYRO: or PYRONAME: URI" % args.uri)
     if args.host in ("0.0.0.0", "::", ""):
         parser.error("argument --host: %r is no address that the server can call" % args.host)
-    Pyro4.config.SERVERTYPE = args.servertype
     if Pyro4.config.SERIALIZER not in ("serpent", "json"):  # README: Serializers
-        sys.exit("client: PYRO_SERIALIZER=%s cannot carry the callback to the server: "
-                 "use serpent (the default) or json" % Pyro4.config.SERIALIZER)
+        sys.exit("client: PYRO_SERIALIZER=%s: Pyro4 servers refuse pickle and dill, and marshal "
+                 "cannot carry the callback proxy: use serpent or json" % Pyro4.config.SERIALIZER)
     if Pyro4.config.SSL and not Pyro4.config.SSL_SERVERCERT:  # README: TLS, both ways
         sys.exit("client: PYRO_SSL is on, but the callback daemon has no certificate: "
                  "set PYRO_SSL_SERVERCERT and PYRO_SSL_SERVERKEY")
-    threading.excepthook = lambda error: print("client: error in a callback thread: %s: %s" % (
-        error.exc_type.__name__, error.exc_value), file=sys.stderr, flush=True)
     try:
-        run(resolve(args.uri), args.workers, args.timeout, args.host, args.port)
+        run(reach(args.uri), args.workers, args.timeout, args.host, args.port)
     except KeyboardInterrupt:
         print("client: interrupted", file=sys.stderr)
         sys.exit(130)

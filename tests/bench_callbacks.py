@@ -39,9 +39,9 @@ SERVERTYPES = ["thread", "multiplex"]
 ERROR_CASES = ["no server", "silent port", "no name server"]
 
 
-def run(*args):
+def run(*args, env=None):
     """Start a script; watch its peak RSS (VmHWM) until it ends."""
-    process = Process(args)
+    process = Process(args, env)
     process.maxrss_kb = 0
 
     def watch():
@@ -132,7 +132,7 @@ def per_worker_cost(servertype, workers, floor=False):
             server = start_server("callback/server.py", servertype)
             # work 10: no worker calls back while the client is still creating them
             client = run("callback/client.py", server.uri, "--workers", str(workers), "--work", "10",
-                         "--quiet", "--servertype", servertype)
+                         env={"PYRO_SERVERTYPE": servertype})
         began = time_of(client, "^Callback daemon listening")
         ended = time_of(client, r"^Started \d+ workers")
         stop(client)
@@ -155,8 +155,8 @@ def exit_latency(example, servertype):
     server = start_server(example + "/server.py", servertype)
     try:
         args = ["--work", "0.2"] if example == "callback" else []
-        client = Process([example + "/client.py", server.uri, "--servertype", servertype, *args],
-                         env={"PYRO_POLLTIMEOUT": "2"})
+        client = Process([example + "/client.py", server.uri, *args],
+                         env={"PYRO_POLLTIMEOUT": "2", "PYRO_SERVERTYPE": servertype})
         ended = end_of(client)
         if client.popen.returncode != 0:
             raise RuntimeError("%s/client.py exited with %d: %s" % (example, client.popen.returncode,
@@ -237,7 +237,7 @@ def big_run(servertype, workers, work):
     server = start_server("callback/server.py", servertype)
     try:
         client = run("callback/client.py", server.uri, "--workers", str(workers), "--work", str(work),
-                     "--servertype", servertype, "--timeout", "300")
+                     "--timeout", "300", env={"PYRO_SERVERTYPE": servertype})
         code = client.wait(600)
         numbers = done_numbers(client.stdout)
         first = time_of(client, "^Callback daemon listening")

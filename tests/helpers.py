@@ -143,6 +143,11 @@ class Recorder(object):
         self._pyroDaemon.register(worker)
         return worker
 
+    @Pyro4.expose
+    def pending(self, callback):
+        """As the real servers answer a client's check: none of its workers has finished."""
+        return sum(1 for each in self.callbacks if each == callback)
+
 
 def ping(uri):
     """Ping a daemon at most 5 s: "answered", or the error as text."""

@@ -40,7 +40,7 @@ def test_the_last_callback_wakes_the_client(example, start_server, spawn, server
     # benchmark has the figure.
     server = start_server(example, "--servertype", servertype)
     client = spawn("%s/client.py" % example, server.uri, "--workers", "2", *QUICK[example],
-                   "--servertype", servertype, env={"PYRO_POLLTIMEOUT": polltimeout})
+                   env={"PYRO_POLLTIMEOUT": polltimeout, "PYRO_SERVERTYPE": servertype})
     last_callback = client.wait_for("^callback: ", count=2 if example == "callback" else 4).when
     loop_ended = client.wait_for("^All 2 workers reported back. Done.$").when
     assert client.wait() == 0, client.stderr
@@ -152,3 +152,21 @@ def test_name_server_entry_goes_when_the_drain_starts(example, nameserver, start
     server.wait_for("^Stopping: ")
     ns = proxy("PYRO:Pyro.NameServer@localhost:%s" % nameserver["PYRO_NS_PORT"])
     assert "example.%s" % example not in ns.list()
+
+
+def test_a_stop_does_not_depend_on_the_name_server(example, spawn, start_server):
+    # The name server goes first, as at a host's shutdown; the busy worker still calls back.
+    ns = spawn("-u", "-m", "Pyro4.naming", "--host", "localhost", "--port", "0", "--nobc")
+    port = ns.wait_for(r"URI = PYRO:Pyro\.NameServer@localhost:(\d+)").group(1)
+    server = start_server(example, "--ns", "--start-timeout", "30", env={"PYRO_NS_PORT": port})
+    client = spawn("-c", STAND_IN_CLIENT, server.uri, "60")  # starts on SIGUSR1
+    client.wait_for("^created$")
+    ns.kill()
+    server.signal(signal.SIGTERM)
+    server.wait_for(r"^Stopping: 1 workers busy")
+    removal = server.wait_for(r"^server: example\.callback2? stays in the name server: ")
+    assert removal.when - server.wait_for("^Stopping").when < 10  # within COMMTIMEOUT (5 s)
+    client.signal(signal.SIGUSR1)
+    client.wait_for("^called back$")
+    assert server.wait(60) == 0
+    assert server.stdout.splitlines()[-1] == "Server stopped."

@@ -5,6 +5,7 @@ seconds, so they are marked heavy and run in a pass of their own, after the othe
 """
 import re
 import signal
+import time
 
 import pytest
 
@@ -31,8 +32,8 @@ def test_a_burst_of_1000_workers_loses_no_callback(example, start_server, run_cl
     # 1000 at once is ten times Pyro4's listen backlog; the benchmark runs 10,000 with
     # the same checks (every callback once, no worker left registered).
     server = start_server(example, "--servertype", servertype)
-    client = run_client(example, server.uri, "--workers", "1000", *QUICK[example], "--servertype", servertype,
-                        timeout=120)
+    client = run_client(example, server.uri, "--workers", "1000", *QUICK[example],
+                        env={"PYRO_SERVERTYPE": servertype}, timeout=120)
     assert client.returncode == 0, client.stderr[-3000:]
     callbacks = []
     for line in client.stdout.splitlines():
@@ -66,7 +67,7 @@ def test_server_stops_on_sigterm_while_busy(start_server, spawn, servertype):
     # A KeyboardInterrupt raised in the middle of a request would be swallowed by
     # the multiplex server's catch-all handler, and the server would run on.
     server = start_server("callback", "--servertype", servertype)
-    client = spawn("callback/client.py", server.uri, "--workers", "5000", "--work", "0", "--quiet")
+    client = spawn("callback/client.py", server.uri, "--workers", "5000", "--work", "0")
     server.wait_for("Worker 50 created")  # the client goes on creating: the server is busy
     server.signal(signal.SIGTERM)
     assert server.wait() == 0
@@ -83,4 +84,37 @@ def test_callbacks_refused_for_no_free_workers_are_tried_again(server, run_clien
     client = run_client("callback", server.uri, "--workers", "100", "--work", "0.5", "--timeout", "60", env=env)
     assert client.returncode == 0, client.stderr
     assert sorted(done_numbers(client.stdout)) == list(range(1, 101))
+    assert "callback failed" not in server.stdout
+
+
+BUSY_LOOP = "import time\nend = time.monotonic() + 120\nwhile time.monotonic() < end: pass"
+
+
+@pytest.fixture
+def busy_process(spawn):
+    """A process that keeps one core busy, for two minutes at most."""
+    return spawn("-c", BUSY_LOOP)
+
+
+def test_1000_callbacks_that_fall_due_together_are_all_counted(server, run_client, busy_process):
+    client = run_client("callback", server.uri, "--workers", "1000", "--work", "5", timeout=120)
+    assert client.returncode == 0, client.stderr[-3000:]
+    assert sorted(done_numbers(client.stdout)) == list(range(1, 1001))
+    server.wait_for("^Worker 1000 (done|: callback failed)")
+    assert "callback failed" not in server.stdout
+
+
+def test_1000_callbacks_are_all_counted_past_a_server_stopped_three_times(server, spawn, busy_process):
+    # Each stop (3.5 s) outlasts the client's COMMTIMEOUT (3 s): the client's daemon drops the
+    # connections that workers had opened and not yet used, and they connect again.
+    client = spawn("callback/client.py", server.uri, "--workers", "1000", "--work", "2")
+    server.wait_for("^Worker 1000 busy")
+    server.wait_for("^Worker [0-9]+ done, called the client back")
+    for _ in range(3):
+        server.signal(signal.SIGSTOP)
+        time.sleep(3.5)  # the fault's length, not a wait for an event
+        server.signal(signal.SIGCONT)
+        time.sleep(1)
+    assert client.wait(120) == 0, client.stderr[-3000:]
+    assert sorted(done_numbers(client.stdout)) == list(range(1, 1001))
     assert "callback failed" not in server.stdout

@@ -1,8 +1,6 @@
 """TLS both ways: each side's daemon serves TLS only, with Pyro4's own PYRO_SSL_* variables and nothing else."""
 import re
 import socket
-import ssl
-import threading
 
 import Pyro4.errors
 import pytest
@@ -100,7 +98,7 @@ def test_a_tls_mismatch_is_one_line_that_names_the_setting(example, case, settin
     client = run_client(example, server.uri, env=client_env)
     assert client.returncode == 1
     assert len(client.stderr.splitlines()) == 1 and "Traceback" not in client.stderr
-    assert client.stderr.startswith("client: lost the server at %s: " % server.uri)
+    assert client.stderr.startswith("client: cannot reach the server at %s: " % server.uri)
     assert setting in client.stderr
 
 
@@ -141,17 +139,20 @@ def test_tls_without_a_certificate_for_the_daemon_is_one_line(example, spawn):
         assert len(process.stderr.splitlines()) == 1
 
 
-def test_a_callback_daemon_the_server_does_not_trust_is_one_line_on_the_server(
+def test_a_callback_daemon_the_server_does_not_trust_is_one_line_on_each_side(
         example, certs, start_server, run_client):
     certs.issue("stranger", "localhost", "127.0.0.1", ca=trustme.CA())
     server = start_server(example, env=certs.env())
     # The client trusts the server, but serves its callbacks with a certificate from another CA.
     client_env = dict(certs.env(), PYRO_SSL_SERVERCERT=certs.env("stranger")["PYRO_SSL_SERVERCERT"],
                       PYRO_SSL_SERVERKEY=certs.env("stranger")["PYRO_SSL_SERVERKEY"])
-    client = run_client(example, server.uri, *QUICK[example], "--timeout", "1", env=client_env)
-    assert client.returncode == 1
-    line = server.wait_for(r"^Worker 1: callback failed: ").string
-    assert "CERTIFICATE_VERIFY_FAILED" in line and line.endswith("check PYRO_SSL_CACERTS")
+    client = run_client(example, server.uri, "--workers", "1", *QUICK[example], env=client_env)
+    started = server.wait_for(r"^Worker 1 (busy|calls)").when
+    failed = server.wait_for(r"^Worker 1: callback failed: ")
+    assert "CERTIFICATE_VERIFY_FAILED" in failed.string
+    assert failed.when - started < 9  # not tried again: the tries would take 10 s
+    assert client.returncode == 1  # it learns of the lost callback, and does not wait its --timeout
+    assert client.stderr == "client: 1 workers left the server without calling back: 0 of 1 workers reported back"
     assert "Traceback" not in server.stdout + server.stderr
 
 
@@ -195,60 +196,15 @@ def test_a_server_certificate_the_callback_daemon_rejects_is_not_tried_again(
     # The server's daemon certificate is trusted, but the client certificate it calls back with is not.
     stranger = certs.env("stranger")
     server_env = dict(certs.env(), PYRO_SSL_CLIENTCERT=stranger["PYRO_SSL_SERVERCERT"],
-                      PYRO_SSL_CLIENTKEY=stranger["PYRO_SSL_SERVERKEY"])
+                      PYRO_SSL_CLIENTKEY=stranger["PYRO_SSL_SERVERKEY"],
+                      PYRO_LOGLEVEL="ERROR", PYRO_LOGFILE="{stderr}")  # Pyro4 logs each failed try
     server = start_server(example, env=server_env)
-    spawn("%s/client.py" % example, server.uri, *QUICK[example], env=certs.env())
-    started = server.wait_for(r"^Worker 1 (busy|calls)").when
+    spawn("%s/client.py" % example, server.uri, "--workers", "1", *QUICK[example], env=certs.env())
     failed = server.wait_for(r"^Worker 1: callback failed: ")
-    assert failed.string.endswith("check PYRO_SSL_CLIENTCERT"), failed.string
-    assert failed.when - started < 9  # not tried again: the retries would take 10 s at least
+    assert "_ALERT_" in failed.string, failed.string  # the callback daemon's alert (TLS 1.2 and 1.3)
+    # Under TLS 1.3 a try may end in a bare "EOF occurred in violation of protocol" instead, and
+    # is tried again; the first try that gets the alert is the last.
+    server.wait_for(r"cannot connect to .*_ALERT_", stream="stderr")
+    tries = [line for line in server.stderr.splitlines() if "cannot connect to" in line]
+    assert "_ALERT_" in tries[-1] and not any("_ALERT_" in line for line in tries[:-1]), tries
     assert "Traceback" not in server.stdout + server.stderr
-
-
-# Asks the server at argv[1] for a worker whose callback goes to the URI argv[2], and starts it.
-ADD_WORKER = """
-import sys, Pyro4
-with Pyro4.Proxy(sys.argv[1]) as server:
-    worker = server.addworker(Pyro4.Proxy(sys.argv[2]))
-    worker.work(0) if "example.callback@" in sys.argv[1] else worker.work()
-print("started", flush=True)
-"""
-
-
-@pytest.fixture
-def hang_up(certs):
-    """A TLS listener that hangs up right after each handshake, with no alert, as TLS 1.3 may."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(certs.env()["PYRO_SSL_SERVERCERT"], certs.env()["PYRO_SSL_SERVERKEY"])
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(10)
-    listener.settimeout(0.2)
-    peer = {"location": "127.0.0.1:%d" % listener.getsockname()[1], "handshakes": 0}
-    stop = threading.Event()
-
-    def serve():
-        while not stop.is_set():
-            try:
-                connection = listener.accept()[0]
-                connection.settimeout(5)
-                tls = context.wrap_socket(connection, server_side=True)  # the handshake
-                peer["handshakes"] += 1
-                tls.close()
-            except OSError:
-                pass  # the accept timed out, or a handshake failed
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield peer
-    stop.set()
-    thread.join(5)
-    listener.close()
-
-
-def test_a_callback_daemon_that_hangs_up_after_the_handshake_gets_one_more_try(
-        example, certs, start_server, spawn, hang_up):
-    server = start_server(example, env=certs.env())
-    spawn("-c", ADD_WORKER, server.uri, "PYRO:obj_handler@" + hang_up["location"], env=certs.env())
-    line = server.wait_for(r"^Worker 1: callback failed: ").string
-    assert re.match(r"Worker 1: callback failed: (receiving|sending): .*; check PYRO_SSL_CLIENTCERT$", line), line
-    assert hang_up["handshakes"] == 2  # once more, as a network fault gets; not for 10 s
