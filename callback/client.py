@@ -119,7 +119,7 @@ def tls_hint(error):  # the likely TLS cause of a failed first connection, and w
         return "; untrusted server certificate, or one for another host: check PYRO_SSL_CACERTS"
     if "WRONG_VERSION_NUMBER" in str(error):
         return "; the server likely does not use TLS: check PYRO_SSL on both sides"
-    if "_ALERT_" in str(error) or (hung_up and Pyro4.config.SSL):  # TLS 1.3 may just hang up
+    if "_ALERT_" in str(error) or (hung_up and Pyro4.config.SSL):  # or TLS 1.3 hangs up
         return "; the server did not accept this client's certificate: check PYRO_SSL_CLIENTCERT"
     plain = "; the server likely requires TLS: set PYRO_SSL=1 and the PYRO_SSL_* certificates"
     return plain if hung_up else ""  # a TLS server hangs up on a plain handshake: no reset
