@@ -13,17 +13,33 @@ on the measuring side), and it is shown beside its floor from the same run:
 a process with Pyro4 loaded, a daemon serving in a thread and a proxy used
 once, timed the same way from its last line to its end.
 
+A burst of 1000 callbacks that fall due together (callback/, --work 5, thread
+server) runs beside a process that spins one core, --bursts times: the table
+shows how many runs counted every callback and their wall time, and the same
+with the server stopped for 3.5 s three times while the callbacks come in.
+The time to learn of a lost callback runs from the server's "callback failed"
+line (the client's address refuses) to the client's exit, taken by a thread
+blocked in waitpid, for both examples. The cost of the client's check is the
+server's CPU time over 20 s while one client waits for 10,000 workers,
+divided by the checks in that window (one every 2 s), beside the same window
+with 5 workers pending; the waiting client's share of a core is shown too.
+
 It also checks what must hold, and exits 1 if anything does not:
 all callbacks arrive at 10,000 workers, no worker stays registered, the
 per-worker cost is within 1.3x of the floor, the exit latency is within
 15 ms (median) and 30 ms (p90) of its floor, a waiting client uses at most
-0.3 % of one core, and a client with nothing to talk to (no server, a port
-that never answers, no name server) gives up with its one-line error within 5 s.
+0.3 % of one core, a client with nothing to talk to (no server, a port
+that never answers, no name server) gives up with its one-line error within 5 s,
+every burst run counts every callback (exit 0, done numbers 1 to 1000), with
+and without the stops, and a client learns of a lost callback within 10 s.
+The server's cost per check is only shown, not checked.
 
 Not a test: pytest does not collect it.
 """
 import argparse
 import os
+import re
+import signal
 import socket
 import statistics
 import sys
@@ -138,7 +154,7 @@ def per_worker_cost(servertype, workers, floor=False):
         stop(client)
         return (ended - began) / workers
     finally:
-        stop(server)
+        stop_server(server)  # its --work 10 workers would drain for 10 s
 
 
 def end_of(process):
@@ -190,17 +206,20 @@ def waiting_cpu(example, seconds):
         server.uri = server.wait_for(r"PYRO:\S+").group(0)
         client = Process([example + "/client.py", server.uri, "--timeout", "600"])
         client.wait_for("waiting for their callbacks")
-
-        def cpu():  # utime + stime, in clock ticks
-            with open("/proc/%d/stat" % client.popen.pid) as stat:
-                return sum(int(field) for field in stat.read().rsplit(")", 1)[1].split()[11:13])
-        before, began = cpu(), time.monotonic()
+        before, began = cpu_time(client), time.monotonic()
         time.sleep(seconds)  # a measuring window, not a wait for an event
-        used = (cpu() - before) / os.sysconf("SC_CLK_TCK")
+        used = cpu_time(client) - before
         stop(client)
         return used / (time.monotonic() - began)
     finally:
         stop(server)
+
+
+def cpu_time(process):
+    """Seconds of CPU that a process has used: utime + stime from /proc/PID/stat."""
+    with open("/proc/%d/stat" % process.popen.pid) as stat:
+        ticks = sum(int(field) for field in stat.read().rsplit(")", 1)[1].split()[11:13])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 STAND_IN_SERVER = """
@@ -257,6 +276,116 @@ def big_run(servertype, workers, work):
     return result
 
 
+# Bursts, lost callbacks, and the cost of the client's check
+
+BUSY_LOOP = "import time\nend = time.monotonic() + 600\nwhile time.monotonic() < end: pass"
+
+
+def stop_server(server):
+    """Stop an example's server at once, busy workers or not: SIGTERM, again once it drains."""
+    server.signal(signal.SIGCONT)  # a stopped process would not handle SIGTERM
+    if server.popen.poll() is None:
+        server.signal(signal.SIGTERM)
+        try:
+            server.wait_for(r"^(Stopping: \d+ workers busy|Server stopped)", timeout=30)
+        except AssertionError:
+            pass  # it ended, or did not say so in time: stop() sends SIGTERM again, or kills
+    stop(server)  # the second SIGTERM ends the drain (README, Stopping)
+
+
+def watch_end(process, limit):
+    """A thread that takes the process's end (end_of) into .end; kills its group after limit s."""
+    guard = threading.Timer(limit, process.signal, args=(signal.SIGKILL,))  # only if it hangs
+    guard.daemon = True
+    guard.start()
+
+    def take():
+        process.end = end_of(process)
+        guard.cancel()
+    thread = threading.Thread(target=take, daemon=True)
+    thread.start()
+    return thread
+
+
+def burst(stopped=False):
+    """One burst of 1000 callbacks that fall due together, beside a busy core; optionally stopped 3x."""
+    busy = Process(["-c", BUSY_LOOP])  # spins one of the two cores for the whole run
+    server = client = None
+    try:
+        server = start_server("callback/server.py", "thread")
+        client = Process(["callback/client.py", server.uri, "--workers", "1000", "--work", "5"],
+                         env={"PYRO_SERVERTYPE": "thread"})
+        ending = watch_end(client, 600)
+        if stopped:
+            server.wait_for(r"^Worker \d+ done, called the client back", timeout=120)
+            for gap in (1, 1, 0):
+                server.signal(signal.SIGSTOP)
+                time.sleep(3.5)  # the fault's length, not a wait for an event
+                server.signal(signal.SIGCONT)
+                time.sleep(gap)  # 1 s apart
+        ending.join()  # no timeout: watch_end's guard kills a client that hangs
+        numbers = done_numbers(client.stdout)
+        code = client.popen.returncode
+        return {"ok": code == 0 and sorted(numbers) == list(range(1, 1001)),
+                "wall": client.end - client.started,
+                "why": "exit %d, %d done lines, %d distinct, %d 'callback failed' on the server%s" % (
+                    code, len(numbers), len(set(numbers)), server.stdout.count("callback failed"),
+                    ": " + client.lines["stderr"][-1] if client.lines["stderr"] else "")}
+    finally:
+        if client:
+            stop(client)
+        if server:
+            stop_server(server)
+        stop(busy)
+
+
+def lost_callback_time(example, servertype):
+    """Seconds from the server's failed callback to the client's exit (a thread blocked in waitpid)."""
+    with socket.socket() as refusing:
+        refusing.bind(("127.0.0.1", 0))  # bound, not listening: the callback is refused
+        server = start_server(example + "/server.py", servertype)
+        client = None
+        try:
+            args = ["--work", "0"] if example == "callback" else []
+            client = Process([example + "/client.py", server.uri, "--workers", "1", *args, "--timeout", "120"],
+                             env={"PYRO_SERVERTYPE": servertype, "PYRO_NATHOST": "127.0.0.1",
+                                  "PYRO_NATPORT": str(refusing.getsockname()[1])})
+            watch_end(client, 300).join()
+            if client.popen.returncode != 1 or not re.match(
+                    r"client: 1 workers left the server without calling back: 0 of 1 ", client.stderr):
+                raise RuntimeError("%s/client.py with a refused callback exited with %d: %s"
+                                   % (example, client.popen.returncode, client.stderr[-1000:]))
+            return client.end - server.wait_for("^Worker 1: callback failed:", timeout=10).when
+        finally:
+            if client:
+                stop(client)
+            stop_server(server)
+
+
+def check_cost(workers, seconds=20):
+    """Server CPU per client check, and the client's share of a core, with workers of one client pending."""
+    server = start_server("callback/server.py", "thread")
+    client = None
+    try:
+        client = Process(["callback/client.py", server.uri, "--workers", str(workers), "--work", "60",
+                          "--timeout", "600"])
+        client.wait_for("waiting for their callbacks", timeout=300)
+        server.wait_for(r"^Worker %d busy for 60 seconds" % workers)  # the last work() has begun
+        server_before, client_before, began = cpu_time(server), cpu_time(client), time.monotonic()
+        time.sleep(seconds)  # a measuring window, not a wait for an event
+        server_used, client_used = cpu_time(server) - server_before, cpu_time(client) - client_before
+        window = time.monotonic() - began
+        with server.changed:  # a worker that finished or expired in the window would add its cost
+            other = [line for when, line in zip(server.times["stdout"], server.lines["stdout"])
+                     if when >= began and not re.match(r"^Worker \d+ (created|busy for)", line)]
+        return {"server_ms": server_used * 1000 / (window / 2), "client": client_used / window,
+                "quiet": not other and client.popen.poll() is None}
+    finally:
+        if client:
+            stop(client)
+        stop_server(server)
+
+
 # Output
 
 def cell(values, scale=1.0, digits=1):
@@ -276,10 +405,12 @@ def progress(text):
         sys.stderr.flush()
 
 
-def bench(repeat, samples, small, big, cpu_seconds=10):
+def bench(repeat, samples, small, big, bursts=None, cpu_seconds=10):
     rows = []  # (label, {servertype: text})
     failures = []
-    plan = len(SERVERTYPES) * (repeat * 2 + samples * 2 + repeat * 2 + 1) + 2 * len(ERROR_CASES) + 3
+    bursts = repeat if bursts is None else bursts
+    plan = (len(SERVERTYPES) * (repeat * 2 + samples * 2 + repeat * 2 + 1 + 2)
+            + 2 * len(ERROR_CASES) + 3 + bursts * 2 + 2)
     step = [0]
 
     def tick(what):
@@ -333,6 +464,23 @@ def bench(repeat, samples, small, big, cpu_seconds=10):
         work2[st] = [r["wall"]]
         if not r["ok"]:
             failures.append("%s: %d workers with --work 2 lost callbacks or left workers" % (st, big))
+
+    runs = {}  # stopped: the burst results
+    for stopped in (False, True):
+        runs[stopped] = []
+        for index in range(bursts):
+            tick("burst of 1000 callbacks beside a busy core%s, run %d of %d"
+                 % (", the server stopped 3 times" if stopped else "", index + 1, bursts))
+            runs[stopped].append(burst(stopped))
+    lost = {}
+    for example in ("callback", "callback2"):
+        for st in SERVERTYPES:
+            tick("%s: time to learn of a lost callback, %s/" % (st, example))
+            lost[example, st] = [lost_callback_time(example, st) for _ in range(repeat)]
+    check = {}
+    for workers in (5, 10000):
+        tick("server CPU per check, %d workers of one client pending, 20 s" % workers)
+        check[workers] = check_cost(workers)
     progress("")
 
     def row(label, value):
@@ -376,6 +524,32 @@ def bench(repeat, samples, small, big, cpu_seconds=10):
             failures.append("a waiting %s/ client uses %.2f %% of a core (at most 0.3 %%)"
                             % (example, cpu[example] * 100))
 
+    for stopped, label in ((False, "burst: 1000 workers, --work 5, beside a busy core"),
+                           (True, "  the same, server stopped 3.5 s 3 times, 1 s apart")):
+        results = runs[stopped]
+        counted = sum(1 for r in results if r["ok"])
+        row(label + ": runs with every callback counted, exit 0",
+            lambda st: "%d of %d" % (counted, len(results)) if st == "thread" else "")
+        row("  wall time of a run, s (of it the work: 5 s)",
+            lambda st: cell([r["wall"] for r in results], 1, 1) if st == "thread" else "")
+        for index, r in enumerate(results):
+            if not r["ok"]:
+                failures.append("%s, run %d of %d: not every callback counted (%s)"
+                                % (label.strip(), index + 1, len(results), r["why"]))
+    for example in ("callback", "callback2"):
+        row("time to learn of a lost callback, s, %s/" % example, lambda st: cell(lost[example, st], 1, 2))
+        for st in SERVERTYPES:
+            if max(lost[example, st]) >= 10:
+                failures.append("%s: %s/ took %.1f s to learn of a lost callback (under 10 s)"
+                                % (st, example, max(lost[example, st])))
+    for workers, label in ((10000, "server CPU per check, ms, 10,000 pending (CPU in 20 s / 10 checks, roughly)"),
+                           (5, "  reference: 5 pending, the same window")):
+        row(label, lambda st: "%.1f%s" % (check[workers]["server_ms"], "" if check[workers]["quiet"] else
+                                          " (a worker ended in it)") if st == "thread" else "")
+    for workers, label in ((10000, "  CPU of the waiting client, % of one core, 10,000 pending"),
+                           (5, "  the same, 5 pending")):
+        row(label, lambda st: "%.2f" % (check[workers]["client"] * 100) if st == "thread" else "")
+
     for (example, case), times in sorted(errors.items()):
         # The client has no server type of its own here: the error comes before its daemon.
         row("time to the error, s, %s/, %s" % (example, case),
@@ -396,7 +570,8 @@ def bench(repeat, samples, small, big, cpu_seconds=10):
     if not failures:
         print("All checks hold: every callback arrived, no worker stayed registered, cost within "
               "1.3x of the floor, exit latency within 15 ms (p50) and 30 ms (p90) of its floor, "
-              "a waiting client under 0.3 % of a core, every error within 5 s.")
+              "a waiting client under 0.3 % of a core, every error within 5 s, every burst run "
+              "counted every callback, a lost callback known within 10 s.")
     return 1 if failures else 0
 
 
@@ -411,5 +586,6 @@ if __name__ == "__main__":
         parser.add_argument("--samples", type=int, default=10, help="exit latency samples per cell (default: 10)")
         parser.add_argument("--small", type=int, default=1000, help="workers in the small runs (default: 1000)")
         parser.add_argument("--big", type=int, default=10000, help="workers in the big runs (default: 10000)")
+        parser.add_argument("--bursts", type=int, help="runs of each burst of 1000 (default: --repeat)")
         args = parser.parse_args()
-        sys.exit(bench(args.repeat, args.samples, args.small, args.big))
+        sys.exit(bench(args.repeat, args.samples, args.small, args.big, args.bursts))

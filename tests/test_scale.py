@@ -96,17 +96,11 @@ def busy_process(spawn):
     return spawn("-c", BUSY_LOOP)
 
 
-def test_1000_callbacks_that_fall_due_together_are_all_counted(server, run_client, busy_process):
-    client = run_client("callback", server.uri, "--workers", "1000", "--work", "5", timeout=120)
-    assert client.returncode == 0, client.stderr[-3000:]
-    assert sorted(done_numbers(client.stdout)) == list(range(1, 1001))
-    server.wait_for("^Worker 1000 (done|: callback failed)")
-    assert "callback failed" not in server.stdout
-
-
 def test_1000_callbacks_are_all_counted_past_a_server_stopped_three_times(server, spawn, busy_process):
-    # Each stop (3.5 s) outlasts the client's COMMTIMEOUT (3 s): the client's daemon drops the
-    # connections that workers had opened and not yet used, and they connect again.
+    # Beside a busy core, as the callbacks fall due together. Each stop (3.5 s) outlasts the
+    # client's COMMTIMEOUT (3 s): the client's daemon drops the connections that workers had
+    # opened and not yet used, and they connect again. (The benchmark runs the burst without
+    # the stops too, and counts how often every callback arrives.)
     client = spawn("callback/client.py", server.uri, "--workers", "1000", "--work", "2")
     server.wait_for("^Worker 1000 busy")
     server.wait_for("^Worker [0-9]+ done, called the client back")
