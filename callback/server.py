@@ -28,11 +28,10 @@ class Worker(object):
         time.sleep(amount)
         try:
             call_back(self._callback, lambda: self._callback.done(self._number))  # tried again
-            say("Worker %d done, called the client back." % self._number)  # done() has returned
-        except Pyro4.errors.CommunicationError as x:
-            say("Worker %d: callback failed: %s" % (self._number, x))
-        finally:
-            finished(self._server, self)  # only now: until then pending() counts it
+            line = "Worker %d done, called the client back." % self._number  # done() returned
+        except Pyro4.errors.PyroError as x:
+            line = "Worker %d: callback failed: %s" % (self._number, x)
+        finished(self._server, [self], line)  # only now: until then pending() counts it
 
 
 class CallbackServer(object):
@@ -62,7 +61,7 @@ class CallbackServer(object):
 
     def stop(self, signum, frame):  # a signal handler: a KeyboardInterrupt would break off a call
         self.stops += 1
-        finished(self)
+        self._pyroDaemon.transportServer.wakeup()  # the loop checks its condition now
 
 
 def serve(host, port, ns):
@@ -110,10 +109,11 @@ def say(text):
         print(text, flush=True)
 
 
-def finished(server, *workers):
+def finished(server, workers, line):
     for worker in workers:
         worker._callback._pyroRelease()  # we hang up: the client counts a worker only then
         worker._pyroDaemon.unregister(worker)  # it leaves the daemon: no proxy reaches it now
+    say(line)  # before a stop may end: the process would not wait for this thread
     server.busy.difference_update(workers)  # a stop waits for the busy ones: README, Stopping
     if server.stops:  # wake the loop to check its condition now, not after POLLTIMEOUT
         server._pyroDaemon.transportServer.wakeup()
@@ -147,8 +147,8 @@ def expire_workers(server):
     now = time.monotonic()  # Pyro4 runs housekeeping() in one thread at a time
     expired = [w for w in server.busy.copy() if w._deadline <= now and w._unclaimed.acquire(False)]
     if expired:  # a copy of busy, which other threads change: a race too rare for a test
-        finished(server, *expired)
-        say("%d workers never started within %g s: removed." % (len(expired), START_TIMEOUT))
+        finished(server, expired, "%d workers never started within %g s: removed."
+                 % (len(expired), START_TIMEOUT))
 
 
 def name_server():  # looked up once: the stop uses this proxy and its connection again
@@ -162,6 +162,7 @@ def name_server():  # looked up once: the stop uses this proxy and its connectio
 def remove_name(ns):  # COMMTIMEOUT at most; a failure is one line, and the exit status the drain's
     try:
         ns.remove(OBJECT_ID)
+        say("Removed %s from the name server." % OBJECT_ID)
     except Pyro4.errors.PyroError as x:
         say("server: %s stays in the name server: %s" % (OBJECT_ID, x))
 

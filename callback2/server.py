@@ -29,11 +29,10 @@ class Worker(object):
         try:
             call_back(self._callback, lambda: self.call_client("call1"))  # a connection of its own
             self.call_client("call2")  # the @callback, last: after its error the client logs it
-            say("Worker %d done." % self._number)  # and drops the connection, as we do now
-        except Pyro4.errors.CommunicationError as x:
-            say("Worker %d: callback failed: %s" % (self._number, x))
-        finally:
-            finished(self._server, self)  # only now: until then pending() counts it
+            line = "Worker %d done." % self._number  # and drops the connection, as we do now
+        except Pyro4.errors.PyroError as x:
+            line = "Worker %d: callback failed: %s" % (self._number, x)
+        finished(self._server, [self], line)  # only now: until then pending() counts it
 
     def call_client(self, name):  # call1's error only goes back to us, and keeps the connection
         try:
@@ -69,7 +68,7 @@ class CallbackServer(object):
 
     def stop(self, signum, frame):  # a signal handler: a KeyboardInterrupt would break off a call
         self.stops += 1
-        finished(self)
+        self._pyroDaemon.transportServer.wakeup()  # the loop checks its condition now
 
 
 def serve(host, port, ns):
@@ -117,10 +116,11 @@ def say(text):
         print(text, flush=True)
 
 
-def finished(server, *workers):
+def finished(server, workers, line):
     for worker in workers:
         worker._callback._pyroRelease()  # we hang up: the client counts a worker only then
         worker._pyroDaemon.unregister(worker)  # it leaves the daemon: no proxy reaches it now
+    say(line)  # before a stop may end: the process would not wait for this thread
     server.busy.difference_update(workers)  # a stop waits for the busy ones: README, Stopping
     if server.stops:  # wake the loop to check its condition now, not after POLLTIMEOUT
         server._pyroDaemon.transportServer.wakeup()
@@ -145,8 +145,8 @@ def expire_workers(server):
     now = time.monotonic()  # Pyro4 runs housekeeping() in one thread at a time
     expired = [w for w in server.busy.copy() if w._deadline <= now and w._unclaimed.acquire(False)]
     if expired:  # a copy of busy, which other threads change: a race too rare for a test
-        finished(server, *expired)
-        say("%d workers never started within %g s: removed." % (len(expired), START_TIMEOUT))
+        finished(server, expired, "%d workers never started within %g s: removed."
+                 % (len(expired), START_TIMEOUT))
 
 
 def name_server():  # looked up once: the stop uses this proxy and its connection again
@@ -160,6 +160,7 @@ def name_server():  # looked up once: the stop uses this proxy and its connectio
 def remove_name(ns):  # COMMTIMEOUT at most; a failure is one line, and the exit status the drain's
     try:
         ns.remove(OBJECT_ID)
+        say("Removed %s from the name server." % OBJECT_ID)
     except Pyro4.errors.PyroError as x:
         say("server: %s stays in the name server: %s" % (OBJECT_ID, x))
 

@@ -150,6 +150,7 @@ def test_name_server_entry_goes_when_the_drain_starts(example, nameserver, start
     client.wait_for("^created$")
     server.signal(signal.SIGTERM)
     server.wait_for("^Stopping: ")
+    server.wait_for(r"^Removed example\.callback2? from the name server\.$")  # in a thread of its own
     ns = proxy("PYRO:Pyro.NameServer@localhost:%s" % nameserver["PYRO_NS_PORT"])
     assert "example.%s" % example not in ns.list()
 

@@ -57,6 +57,7 @@ def test_unreachable_callback_is_one_line_and_the_worker_leaves(example, start_s
             start_work(worker, example)
     line = server.wait_for(r"^Worker 1: callback failed: ", timeout=20).string
     assert line.endswith("Connection refused")
+    server.wait_for("cannot connect to", stream="stderr")  # Pyro4's log line, read on its own
     assert server.stderr.count("cannot connect to") == 1
     assert "Traceback" not in server.stdout + server.stderr
     assert registered(server) == ["Pyro.Daemon", OBJECT_IDS[example]]
