@@ -30,7 +30,7 @@ class Worker(object):
             call_back(self._callback, lambda: self.call_client("call1"))  # a connection of its own
             self.call_client("call2")  # the @callback, last: after its error the client logs it
             line = "Worker %d done." % self._number  # and drops the connection, as we do now
-        except Pyro4.errors.PyroError as x:
+        except Exception as x:  # Pyro4's errors, and any that the client's handler raises
             line = "Worker %d: callback failed: %s" % (self._number, x)
         finished(self._server, [self], line)  # only now: until then pending() counts it
 
@@ -89,15 +89,14 @@ def serve(host, port, ns):
         say("Registered %s in the name server." % OBJECT_ID)
     say("Server URI: %s" % uri)
     say("Callback server 2 running (%s server type), Ctrl-C stops it." % Pyro4.config.SERVERTYPE)
-    with daemon:
-        daemon.requestLoop(loopCondition=lambda: not server.stops)
-        if ns:  # in a thread of its own: the drain starts now, whatever the name server does
-            threading.Thread(target=remove_name, args=(ns,)).start()  # the exit waits for it
-        if server.busy:  # the drain: like the client's loop, this one ends on a count
-            say("Stopping: %d workers busy. Ctrl-C again stops at once." % len(server.busy))
-            end = time.monotonic() + 90  # a late start and the callbacks: README, Stopping
-            daemon.requestLoop(lambda: server.stops < 2 and server.busy and time.monotonic() < end)
-    if server.busy:
+    daemon.requestLoop(loopCondition=lambda: not server.stops)
+    if ns:  # in a thread of its own: the drain starts now, whatever the name server does
+        threading.Thread(target=remove_name, args=(ns,)).start()  # the exit waits for it
+    if server.busy:  # the drain: like the client's loop, this one ends on a count
+        say("Stopping: %d workers busy. Ctrl-C again stops at once." % len(server.busy))
+        end = time.monotonic() + 90  # a late start and the callbacks: README, Stopping
+        daemon.requestLoop(lambda: server.stops < 2 and server.busy and time.monotonic() < end)
+    if server.busy:  # the daemon is left open: a late signal or worker may still wake it
         sys.exit("server: stopped; the callbacks of %d busy workers are lost" % len(server.busy))
     say("Server stopped.")
 
@@ -127,7 +126,7 @@ def finished(server, workers, line):
 
 
 def call_back(callback, call):  # a callback that fails while the client lives is tried again
-    last_try = time.monotonic() + 30 - Pyro4.config.COMMTIMEOUT  # so every try ends within 30 s
+    last_try = time.monotonic() + 30 - Pyro4.config.COMMTIMEOUT  # a try's first wait ends by 30 s
     delay = 0.05
     while True:
         try:

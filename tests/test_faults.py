@@ -588,3 +588,28 @@ def test_other_serializers_are_one_line_that_names_them(example, serializer, sta
     assert client.returncode == 1
     assert_one_clear_line(client)
     assert client.stderr.startswith("client: PYRO_SERIALIZER=%s: Pyro4 servers refuse pickle and dill" % serializer)
+
+
+# A client whose handler raises: the error comes back to the worker through Pyro4.
+RAISING_CLIENT = """
+import sys, threading, Pyro4
+class Handler(object):
+    @Pyro4.expose
+    def done(self, *number): raise ValueError("no thanks")
+    call1 = call2 = done
+daemon = Pyro4.Daemon()
+handler = Handler()
+daemon.register(handler)
+threading.Thread(target=daemon.requestLoop, daemon=True).start()
+with Pyro4.Proxy(sys.argv[1]) as server:
+    worker = server.addworker(handler)
+    worker.work(0) if "example.callback@" in sys.argv[1] else worker.work()
+threading.Event().wait(60)
+"""
+
+
+def test_a_callback_that_raises_still_finishes_its_worker(example, start_server, spawn, registered):
+    server = start_server(example)
+    spawn("-c", RAISING_CLIENT, server.uri)
+    server.wait_for(r"^Worker 1: callback failed: no thanks$")
+    assert registered(server) == ["Pyro.Daemon", OBJECT_IDS[example]]
