@@ -161,7 +161,7 @@ def remove_name(ns):  # COMMTIMEOUT at most; a failure is one line, and the exit
         ns.remove(OBJECT_ID)
         say("Removed %s from the name server." % OBJECT_ID)
     except Pyro4.errors.PyroError as x:
-        say("server: %s stays in the name server: %s" % (OBJECT_ID, x))
+        say("server: could not remove %s from the name server: %s" % (OBJECT_ID, x))
 
 
 def ranged(kind, low, high):
