@@ -155,8 +155,8 @@ if __name__ == "__main__":
     if args.host in ("0.0.0.0", "::", ""):
         parser.error("argument --host: %r is no address that the server can call" % args.host)
     if Pyro4.config.SERIALIZER not in ("serpent", "json"):  # README: Serializers
-        sys.exit("client: PYRO_SERIALIZER=%s: Pyro4 servers refuse pickle and dill by default, "
-                 "marshal cannot carry the callback: use serpent or json" % Pyro4.config.SERIALIZER)
+        sys.exit("client: PYRO_SERIALIZER=%s: use serpent or json: of those Pyro4 servers "
+                 "accept by default, only these carry the callback" % Pyro4.config.SERIALIZER)
     if Pyro4.config.SSL and not Pyro4.config.SSL_SERVERCERT:  # README: TLS, both ways
         sys.exit("client: PYRO_SSL is on, but the callback daemon has no certificate: "
                  "set PYRO_SSL_SERVERCERT and PYRO_SSL_SERVERKEY")

@@ -86,7 +86,7 @@ def serve(host, port, ns):
     if ns:  # in a thread of its own: the drain starts now, whatever the name server does
         threading.Thread(target=remove_name, args=(ns,)).start()  # the exit waits for it
     if server.busy:  # the drain: like the client's loop, this one ends on a count
-        say("Stopping: %d workers busy. Ctrl-C again stops at once." % len(server.busy))
+        say("Stopping: %d workers busy. Ctrl-C again to stop without them." % len(server.busy))
         end = time.monotonic() + 90  # a 60 s job and its callback: README, Stopping
         daemon.requestLoop(lambda: server.stops < 2 and server.busy and time.monotonic() < end)
     if server.busy:  # the daemon is left open: a late signal or worker may still wake it
@@ -135,9 +135,10 @@ def call_back(callback, call):  # a callback that fails while the client lives i
             return call()  # it connects first; the client ignores a done() that comes twice
         except Pyro4.errors.CommunicationError as x:
             callback._pyroRelease()
-            gone = isinstance(x.__cause__, (ConnectionRefusedError, ssl.SSLError))  # README, TLS
+            hung_up = isinstance(x.__cause__, ssl.SSLEOFError)  # in the TLS handshake: try again
+            gone = isinstance(x.__cause__, (ConnectionRefusedError, ssl.SSLError)) and not hung_up
             if gone or "_ALERT_" in str(x) or time.monotonic() + delay > last_try:
-                raise  # _ALERT_: under TLS 1.3 its daemon refuses us after the handshake
+                raise  # refused, by TCP or TLS; an _ALERT_ may come after a TLS 1.3 handshake
         time.sleep(delay)
         delay = min(delay * 2, 1.0)
 
@@ -150,7 +151,7 @@ def expire_workers(server):
                  % (len(expired), START_TIMEOUT))
 
 
-def name_server():  # looked up once: the stop uses this proxy and its connection again
+def name_server():  # looked up once: the stop uses this proxy again, on a new connection
     try:
         return Pyro4.locateNS(hmac_key=HMAC_KEY)
     except (Pyro4.errors.PyroError, OSError) as x:  # OSError: a broadcast can fail
@@ -158,8 +159,9 @@ def name_server():  # looked up once: the stop uses this proxy and its connectio
                  % (OBJECT_ID, Pyro4.config.NS_HOST, Pyro4.config.NS_PORT, x))
 
 
-def remove_name(ns):  # COMMTIMEOUT at most; a failure is one line, and the exit status the drain's
+def remove_name(ns):  # a failure is one line, and the exit status is the drain's
     try:
+        ns._pyroRelease()  # a name server may have closed the connection we kept: connect anew
         ns.remove(OBJECT_ID)
         say("Removed %s from the name server." % OBJECT_ID)
     except Pyro4.errors.PyroError as x:
@@ -190,8 +192,7 @@ if __name__ == "__main__":
         parser.error("argument --host: %r is no address that a client can call" % args.host)
     Pyro4.config.SERVERTYPE, START_TIMEOUT = args.servertype, args.start_timeout
     if Pyro4.config.SSL and not Pyro4.config.SSL_SERVERCERT:
-        sys.exit("server: PYRO_SSL is on, but the daemon has no certificate: "
-                 "set PYRO_SSL_SERVERCERT and PYRO_SSL_SERVERKEY")
+        sys.exit("server: PYRO_SSL is on: set PYRO_SSL_SERVERCERT and PYRO_SSL_SERVERKEY")
     if Pyro4.config.SSL:  # Pyro4 makes its TLS context for proxies at first use, unlocked:
         Pyro4.socketutil.getSSLcontext(  # workers calling back at once could get a half-made one
             clientcert=Pyro4.config.SSL_CLIENTCERT, clientkey=Pyro4.config.SSL_CLIENTKEY,

@@ -39,11 +39,13 @@ def calls_back_at(port):
 
 
 class Relay(object):
-    """Relays TCP connections to a port, and drops the first one once its second message comes:
-    as a daemon does with a connection that stayed idle past its COMMTIMEOUT."""
+    """Relays TCP connections to a port, and drops the first one once its second message comes
+    (or, with handshake=False, its first): as a daemon does with a connection that stayed idle
+    past its COMMTIMEOUT."""
 
-    def __init__(self, target_port):
+    def __init__(self, target_port, handshake=True):
         self.target_port = target_port
+        self.handshake = handshake
         self.connections = 0
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
@@ -61,8 +63,9 @@ class Relay(object):
             callee = socket.create_connection(("127.0.0.1", self.target_port), timeout=10)
             caller.settimeout(10)
             if self.connections == 1:  # the handshake both ways, then the call is dropped
-                callee.sendall(caller.recv(65536))
-                caller.sendall(callee.recv(65536))
+                if self.handshake:
+                    callee.sendall(caller.recv(65536))
+                    caller.sendall(callee.recv(65536))
                 caller.recv(65536)
                 caller.close()
                 callee.close()

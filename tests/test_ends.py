@@ -76,7 +76,7 @@ def test_a_stop_waits_for_the_busy_workers(start_server, spawn, signum, serverty
     client = spawn("callback/client.py", server.uri, "--workers", "3", "--work", "3")
     server.wait_for("^Worker 3 busy for 3 seconds")
     server.signal(signum)
-    server.wait_for(r"^Stopping: 3 workers busy\. Ctrl-C again stops at once\.$")
+    server.wait_for(r"^Stopping: 3 workers busy\. Ctrl-C again to stop without them\.$")
     assert client.wait(60) == 0, client.stderr
     assert sorted(done_numbers(client.stdout)) == [1, 2, 3]
     last_done = server.wait_for("^Worker [123] done, called the client back", count=3).when
@@ -153,6 +153,20 @@ def test_name_server_entry_goes_when_the_drain_starts(example, nameserver, start
     server.wait_for(r"^Removed example\.callback2? from the name server\.$")  # in a thread of its own
     ns = proxy("PYRO:Pyro.NameServer@localhost:%s" % nameserver["PYRO_NS_PORT"])
     assert "example.%s" % example not in ns.list()
+
+
+def test_a_name_server_that_closed_the_kept_connection_still_loses_the_entry(example, spawn, start_server, proxy):
+    # A name server with a COMMTIMEOUT closes the connection the server registered over.
+    ns = spawn("-u", "-m", "Pyro4.naming", "--host", "localhost", "--port", "0", "--nobc",
+               env={"PYRO_COMMTIMEOUT": "0.5", "PYRO_LOGLEVEL": "WARNING", "PYRO_LOGFILE": "{stderr}"})
+    port = ns.wait_for(r"URI = PYRO:Pyro\.NameServer@localhost:(\d+)").group(1)
+    server = start_server(example, "--ns", env={"PYRO_NS_PORT": port})
+    server.wait_for("^Registered")
+    ns.wait_for("error during handleRequest: receiving: timeout", stream="stderr")  # it hung up
+    server.signal(signal.SIGTERM)
+    removal = server.wait_for(r"^(Removed|server: could not remove) example\.callback2? from the name server")
+    assert removal.group(1) == "Removed", removal.string
+    assert "example.%s" % example not in proxy("PYRO:Pyro.NameServer@localhost:%s" % port).list()
 
 
 def test_a_stop_does_not_depend_on_the_name_server(example, spawn, start_server):

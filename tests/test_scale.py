@@ -79,7 +79,7 @@ def test_callbacks_refused_for_no_free_workers_are_tried_again(server, run_clien
     # A callback daemon with one thread refuses all but one connection at a time
     # ("no free workers"); the workers connect again after a pause, and every
     # callback still arrives exactly once. (Without the retry, some of the 100
-    # fail at once; with it, a worker keeps trying for 10 s.)
+    # fail at once; with it, a worker keeps trying for 30 s.)
     env = {"PYRO_THREADPOOL_SIZE": "1", "PYRO_THREADPOOL_SIZE_MIN": "1"}
     client = run_client("callback", server.uri, "--workers", "100", "--work", "0.5", "--timeout", "60", env=env)
     assert client.returncode == 0, client.stderr
