@@ -135,10 +135,10 @@ def call_back(callback, call):  # a callback that fails while the client lives i
             return call()  # it connects first; the client ignores a done() that comes twice
         except Pyro4.errors.CommunicationError as x:
             callback._pyroRelease()
-            hung_up = isinstance(x.__cause__, ssl.SSLEOFError)  # in the TLS handshake: try again
+            hung_up = isinstance(x.__cause__, (ssl.SSLEOFError, ssl.SSLZeroReturnError))  # TLS EOF
             gone = isinstance(x.__cause__, (ConnectionRefusedError, ssl.SSLError)) and not hung_up
             if gone or "_ALERT_" in str(x) or time.monotonic() + delay > last_try:
-                raise  # refused, by TCP or TLS; an _ALERT_ may come after a TLS 1.3 handshake
+                raise  # refused, by TCP or TLS (a TLS 1.3 _ALERT_ may come after the handshake)
         time.sleep(delay)
         delay = min(delay * 2, 1.0)
 
