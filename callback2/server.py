@@ -80,7 +80,7 @@ def serve(host, port, ns):
     if Pyro4.config.SSL:  # README, TLS: not in accept(), where one silent peer would stall all
         daemon.transportServer.sock.do_handshake_on_connect = False
     server = CallbackServer()
-    daemon.housekeeping = lambda: expire_workers(server)  # Pyro4 calls it every 2 s or sooner
+    daemon.housekeeping = lambda: expire_workers(server)  # README: Workers that are never started
     uri = daemon.register(server, OBJECT_ID)
     signal.signal(signal.SIGINT, server.stop)  # Ctrl-C
     signal.signal(signal.SIGTERM, server.stop)  # how a service manager stops a process
