@@ -132,6 +132,7 @@ class Recorder(object):
         self.arrived = threading.Event()
         self.ping_callers = False
         self.pings = []  # "answered", or the error, for each ping
+        self.checks = threading.Condition()  # notified at each pending() call: the client lives
 
     @Pyro4.expose
     def addworker(self, callback):
@@ -146,6 +147,8 @@ class Recorder(object):
     @Pyro4.expose
     def pending(self, callback):
         """As the real servers answer a client's check: none of its workers has finished."""
+        with self.checks:
+            self.checks.notify_all()
         return sum(1 for each in self.callbacks if each == callback)
 
 

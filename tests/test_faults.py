@@ -535,8 +535,12 @@ def test_a_repeated_done_is_ignored(recorder, spawn, proxy):
     handler.done(1)
     for _ in range(4):
         handler.done(1)
-    handler.done(2)
-    handler._pyroRelease()  # only now are both workers in: each hung up (one connection for both)
+    handler._pyroRelease()  # worker 1 hung up, counted once: the client waits on for worker 2
+    with recorder.checks:  # its next check (every 2 s) shows it did not end
+        assert recorder.checks.wait(10) and recorder.checks.wait(10), "the client ended early"
+    second = handler_of(client, proxy)
+    second.done(2)
+    second._pyroRelease()
     assert client.wait() == 0, client.stderr
     assert done_numbers(client.stdout) == [1, 2]
     assert client.stderr.splitlines() == ["client: ignored done(1): not a new worker number"] * 4
