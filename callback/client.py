@@ -70,7 +70,7 @@ def run(server, workers, work, timeout, host, port):
     print("All %d workers reported back. Done." % workers, flush=True)
 
 
-# Defences: correct under load, faults and hostile input. PYRO_ variables still win (README).
+# Defences against load, faults and hostile input (their limits: README). PYRO_ variables win.
 HMAC_KEY = os.environ.get("PYRO_HMAC_KEY")  # README: Security
 Pyro4.config.COMMTIMEOUT = float(os.environ.get("PYRO_COMMTIMEOUT", 3))  # no hang on dead peers
 Pyro4.config.THREADPOOL_SIZE = int(os.environ.get("PYRO_THREADPOOL_SIZE", 500))  # not 40

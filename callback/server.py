@@ -94,7 +94,7 @@ def serve(host, port, ns):
     say("Server stopped.")
 
 
-# Defences: correct under load, faults and hostile input. PYRO_ variables still win (README).
+# Defences against load, faults and hostile input (their limits: README). PYRO_ variables win.
 OBJECT_ID = "example.callback"
 START_TIMEOUT = 10  # seconds from addworker to work(); README: Workers that are never started
 HMAC_KEY = os.environ.get("PYRO_HMAC_KEY")  # README: Security
@@ -103,9 +103,9 @@ Pyro4.config.COMMTIMEOUT = float(os.environ.get("PYRO_COMMTIMEOUT", 5))  # no ha
 Pyro4.config.THREADPOOL_SIZE = int(os.environ.get("PYRO_THREADPOOL_SIZE", 500))  # not 40
 
 
-def say(text):
+def say(text, file=None):  # stdout, or sys.stderr for an error
     with output_lock:  # workers print from many threads: one whole line at a time
-        print(text, flush=True)
+        print(text, file=file, flush=True)
 
 
 def finished(server, workers, line):
@@ -165,7 +165,7 @@ def remove_name(ns):  # a failure is one line, and the exit status is the drain'
         ns.remove(OBJECT_ID)
         say("Removed %s from the name server." % OBJECT_ID)
     except Pyro4.errors.PyroError as x:
-        say("server: could not remove %s from the name server: %s" % (OBJECT_ID, x))
+        say("server: could not remove %s from the name server: %s" % (OBJECT_ID, x), sys.stderr)
 
 
 def ranged(kind, low, high):
