@@ -195,4 +195,5 @@ if __name__ == "__main__":
         Pyro4.socketutil.getSSLcontext(  # workers calling back at once could get a half-made one
             clientcert=Pyro4.config.SSL_CLIENTCERT, clientkey=Pyro4.config.SSL_CLIENTKEY,
             keypassword=Pyro4.config.SSL_CLIENTKEYPASSWD, cacerts=Pyro4.config.SSL_CACERTS)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # till serve() sets its own: Ctrl-C just ends it
     serve(args.host, args.port, name_server() if args.ns else None)

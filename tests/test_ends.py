@@ -2,6 +2,7 @@
 lets the busy workers call back first."""
 import re
 import signal
+import socket
 import time
 
 import pytest
@@ -141,6 +142,18 @@ def test_a_second_signal_stops_the_drain(example, draining, servertype):
     assert server.wait(30) == 1, server.stdout  # 0 if the worker had expired first
     assert server.ended - signalled < 5  # woken at once, not after POLLTIMEOUT (10 s here)
     assert server.stderr == "server: stopped; the callbacks of 1 busy workers are lost"
+
+
+def test_ctrl_c_during_a_name_server_lookup_ends_the_server_without_a_traceback(example, spawn):
+    with socket.create_server(("localhost", 0)) as silent:  # takes the connection, never answers
+        silent.settimeout(30)
+        server = spawn("%s/server.py" % example, "--port", "0", "--ns",
+                       env={"PYRO_NS_HOST": "localhost", "PYRO_NS_PORT": str(silent.getsockname()[1])})
+        connection, _ = silent.accept()  # the lookup now waits for a handshake
+        server.signal(signal.SIGINT)
+        assert server.wait(10) == -signal.SIGINT, server.stderr  # as a shell sees it: exit 130
+        assert server.stderr == ""
+        connection.close()
 
 
 def test_name_server_entry_goes_when_the_drain_starts(example, nameserver, start_server, spawn, proxy):
