@@ -67,8 +67,9 @@ class CallbackServer(object):
         return sum(1 for worker in self.busy.copy() if worker._handler == handler)
 
     def stop(self, signum, frame):  # a signal handler: a KeyboardInterrupt would break off a call
-        self.stops += 1
-        self._pyroDaemon.transportServer.wakeup()  # the loop checks its condition now
+        self.stops += 1  # wake the loop to check its condition; from a thread, as this one runs
+        # the loop: with the listen backlog full, its own wakeup() connection would wait for itself
+        threading.Thread(target=self._pyroDaemon.transportServer.wakeup, daemon=True).start()
 
 
 def serve(host, port, ns):
@@ -121,7 +122,7 @@ def finished(server, workers, line):
         worker._pyroDaemon.unregister(worker)  # it leaves the daemon: no proxy reaches it now
     say(line)  # before a stop may end: the process would not wait for this thread
     server.busy.difference_update(workers)  # a stop waits for the busy ones: README, Stopping
-    if server.stops:  # wake the loop to check its condition now, not after POLLTIMEOUT
+    if server.stops and not server.busy:  # the drain's last worker wakes its loop (no POLLTIMEOUT)
         server._pyroDaemon.transportServer.wakeup()
 
 

@@ -87,6 +87,27 @@ def test_a_stop_waits_for_the_busy_workers(start_server, spawn, signum, serverty
     assert server.stderr == ""
 
 
+def test_a_signal_stops_a_server_whose_listen_backlog_is_full(example, start_server):
+    # The multiplex server reads the first of these connections' handshakes for 5 s while the
+    # others fill its backlog (Pyro4 listens with 100). The handler must not connect to wake
+    # it from the loop's own thread: that connection would wait for itself.
+    server = start_server(example, "--servertype", "multiplex")
+    host, port = re.match(r".*@([^:]+):(\d+)$", server.uri).groups()
+    silent = []
+    try:
+        for _ in range(150):
+            silent.append(socket.socket())
+            silent[-1].setblocking(False)
+            silent[-1].connect_ex((host, int(port)))
+        with pytest.raises(OSError):  # the backlog is full: a connection gets no answer
+            socket.create_connection((host, int(port)), timeout=1).close()
+        server.signal(signal.SIGINT)
+        assert server.wait(30) == 0, server.stdout  # 5 s for each silent handshake it is reading
+    finally:
+        for connection in silent:
+            connection.close()
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_an_idle_server_stops_at_once(example, start_server, signum):
     server = start_server(example, env=SLOW_POLL)

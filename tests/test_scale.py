@@ -112,3 +112,22 @@ def test_1000_callbacks_are_all_counted_past_a_server_stopped_three_times(server
     assert client.wait(120) == 0, client.stderr[-3000:]
     assert sorted(done_numbers(client.stdout)) == list(range(1, 1001))
     assert "callback failed" not in server.stdout
+
+
+def test_a_second_sigterm_ends_a_drain_of_1000_workers_whose_client_was_killed(server, spawn, busy_process):
+    # Load, time and faults at once: the burst's callbacks fall due beside a busy core, the
+    # server is stopped for 3.5 s, the client killed. The drain's workers then all fail at
+    # once; the second SIGTERM must still end it. (It once hung for minutes: each finished
+    # worker connected to wake the loop, the listen backlog filled, and the signal handler,
+    # in the loop's own thread, waited to connect until the connect timed out.)
+    client = spawn("callback/client.py", server.uri, "--workers", "1000", "--work", "5")
+    server.wait_for("^Worker [0-9]+ done, called the client back", timeout=60)
+    server.signal(signal.SIGSTOP)
+    time.sleep(3.5)  # the fault's length, not a wait for an event
+    server.signal(signal.SIGCONT)
+    client.kill()
+    server.signal(signal.SIGTERM)
+    server.wait_for(r"^Stopping: \d+ workers busy")
+    server.signal(signal.SIGTERM)
+    assert server.wait(30) in (0, 1), server.stderr  # 0 if every busy worker had failed first
+
