@@ -10,7 +10,7 @@ import pytest
 from helpers import STAND_IN_CLIENT, done_numbers
 
 QUICK = {"callback": ["--work", "0"], "callback2": []}  # a run without waiting
-SLOW_POLL = {"PYRO_POLLTIMEOUT": "10"}  # a loop that is not woken would wait up to 10 s
+SLOW_POLL = {"PYRO_POLLTIMEOUT": "30"}  # a loop that is not woken would wait up to 30 s
 
 # A server that hands out workers and never calls back, so that its client waits.
 STAND_IN_SERVER = """
@@ -82,7 +82,7 @@ def test_a_stop_waits_for_the_busy_workers(start_server, spawn, signum, serverty
     assert sorted(done_numbers(client.stdout)) == [1, 2, 3]
     last_done = server.wait_for("^Worker [123] done, called the client back", count=3).when
     # Woken by its last worker, not by POLLTIMEOUT: a loose bound, for a busy machine.
-    assert server.wait_for("^Server stopped.$").when - last_done < 5  # POLLTIMEOUT is 10 s here
+    assert server.wait_for("^Server stopped.$").when - last_done < 15  # POLLTIMEOUT is 30 s here
     assert server.wait(60) == 0
     assert server.stderr == ""
 
@@ -114,7 +114,7 @@ def test_an_idle_server_stops_at_once(example, start_server, signum):
     signalled = time.monotonic()
     server.signal(signum)
     assert server.wait(30) == 0
-    assert server.ended - signalled < 5  # woken at once, not after POLLTIMEOUT (10 s here)
+    assert server.ended - signalled < 15  # woken at once, not after POLLTIMEOUT (30 s here)
     assert server.stdout.splitlines()[-1] == "Server stopped."
     assert "Stopping" not in server.stdout and server.stderr == ""
 
@@ -161,7 +161,7 @@ def test_a_second_signal_stops_the_drain(example, draining, servertype):
     signalled = time.monotonic()
     server.signal(signal.SIGINT)
     assert server.wait(30) == 1, server.stdout  # 0 if the worker had expired first
-    assert server.ended - signalled < 5  # woken at once, not after POLLTIMEOUT (10 s here)
+    assert server.ended - signalled < 15  # woken at once, not after POLLTIMEOUT (30 s here)
     assert server.stderr == "server: stopped; the callbacks of 1 busy workers are lost"
 
 
