@@ -79,7 +79,11 @@ def serve(host, port, ns):
     signal.signal(signal.SIGINT, server.stop)  # Ctrl-C
     signal.signal(signal.SIGTERM, server.stop)  # how a service manager stops a process
     if ns:
-        ns.register(OBJECT_ID, uri)
+        try:
+            ns.register(OBJECT_ID, uri)
+        except Pyro4.errors.PyroError as x:  # one found by broadcast is first asked here
+            sys.exit("server: cannot register %s in the name server at %s: %s"
+                     % (OBJECT_ID, ns._pyroUri.location, x))
         say("Registered %s in the name server." % OBJECT_ID)
     say("Server URI: %s" % uri)
     say("Callback server running (%s server type), Ctrl-C stops it." % Pyro4.config.SERVERTYPE)

@@ -240,6 +240,27 @@ def test_a_server_without_its_name_server_is_one_line(example, spawn, free_port)
     assert server.stderr.startswith("server: no name server for %s " % OBJECT_IDS[example])
 
 
+def test_a_name_server_that_refuses_the_server_is_one_line(example, spawn, free_port):
+    # A name server found by broadcast is first asked at the register; this one has another
+    # HMAC key. The test answers the server's broadcast for it, as its broadcast server would.
+    ns = spawn("-u", "-m", "Pyro4.naming", "--host", "localhost", "--port", "0", "--nobc",
+               env={"PYRO_HMAC_KEY": "another key"})
+    ns_uri = ns.wait_for(r"URI = (PYRO:\S+)").group(1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as broadcast:
+        broadcast.bind(("127.0.0.1", 0))
+        broadcast.settimeout(30)
+        env = {"PYRO_HMAC_KEY": KEY, "PYRO_NS_PORT": str(free_port),  # nothing there: it broadcasts
+               "PYRO_NS_BCPORT": str(broadcast.getsockname()[1])}
+        server = spawn("%s/server.py" % example, "--port", "0", "--ns", env=env)
+        _, sender = broadcast.recvfrom(100)
+        broadcast.sendto(ns_uri.encode(), sender)
+        assert server.wait() == 1
+    assert_one_clear_line(server)
+    assert server.stderr.startswith("server: cannot register %s in the name server at localhost:"
+                                    % OBJECT_IDS[example])
+    assert server.stderr.endswith("message hmac mismatch")
+
+
 def test_port_in_use_is_one_line(example, start_server, spawn):
     first = start_server(example)
     port = first.uri.rsplit(":", 1)[1]
