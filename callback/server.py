@@ -195,6 +195,8 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if args.host in ("0.0.0.0", "::", ""):  # it would go into every URI: README, Across machines
         parser.error("argument --host: %r is no address that a client can call" % args.host)
+    if args.servertype not in ("thread", "multiplex"):  # argparse checks given ones, not defaults
+        parser.error("PYRO_SERVERTYPE: %r is neither thread nor multiplex" % args.servertype)
     Pyro4.config.SERVERTYPE, START_TIMEOUT = args.servertype, args.start_timeout
     if Pyro4.config.SSL and not Pyro4.config.SSL_SERVERCERT:
         sys.exit("server: PYRO_SSL is on: set PYRO_SSL_SERVERCERT and PYRO_SSL_SERVERKEY")

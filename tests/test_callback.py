@@ -133,6 +133,8 @@ def test_pyro_variables_still_give_the_server_its_defaults(example, start_server
     assert "(multiplex server type)" in server.wait_for("running").string
     refused = spawn("%s/server.py" % example, env={"PYRO_HOST": "0.0.0.0"})
     assert refused.wait() == 2 and "usage:" in refused.stderr
+    refused = spawn("%s/server.py" % example, env={"PYRO_SERVERTYPE": "select"})
+    assert refused.wait() == 2 and "PYRO_SERVERTYPE: 'select' is neither" in refused.stderr
 
 
 def test_a_pyro_variable_still_wins_over_a_script_setting(example, start_server, spawn, recorder, proxy):
