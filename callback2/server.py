@@ -2,6 +2,7 @@
 import argparse
 import os
 import signal
+import socket
 import ssl
 import sys
 import threading
@@ -67,9 +68,7 @@ class CallbackServer(object):
         return sum(1 for worker in self.busy.copy() if worker._handler == handler)
 
     def stop(self, signum, frame):  # a signal handler: a KeyboardInterrupt would break off a call
-        self.stops += 1  # wake the loop to check its condition; from a thread, as this one runs
-        # the loop: with the listen backlog full, its own wakeup() connection would wait for itself
-        threading.Thread(target=self._pyroDaemon.transportServer.wakeup, daemon=True).start()
+        self.stops += 1  # the loop checks its condition at once: wake_on_signals()
 
 
 def serve(host, port, ns):
@@ -85,6 +84,7 @@ def serve(host, port, ns):
     uri = daemon.register(server, OBJECT_ID)
     signal.signal(signal.SIGINT, server.stop)  # Ctrl-C
     signal.signal(signal.SIGTERM, server.stop)  # how a service manager stops a process
+    wake_on_signals(daemon)
     if ns:
         try:
             ns.register(OBJECT_ID, uri)
@@ -120,14 +120,30 @@ def say(text, file=None):  # stdout, or sys.stderr for an error
         print(text, file=file, flush=True)
 
 
+def wake_on_signals(daemon):  # a handler only sets stops: the loop's select() sleeps on (up to
+    # POLLTIMEOUT), and when the kernel gives the signal to another thread, Python runs the handler
+    # only after it. So Python also writes a byte per signal to this socket pair, and our thread
+    # wakes the loop.
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)  # Python refuses a blocking one: a signal must never wait
+    signal.set_wakeup_fd(writer.fileno())
+    threading.Thread(target=wake, args=(daemon, reader, writer), daemon=True).start()
+
+
+def wake(daemon, reader, writer):  # holds both ends: once collected, a socket is closed
+    while reader.recv(1):  # a signal came
+        daemon.transportServer.wakeup()
+
+
 def finished(server, workers, line):
     for worker in workers:
         worker._callback._pyroRelease()  # we hang up: the client counts a worker only then
         worker._pyroDaemon.unregister(worker)  # it leaves the daemon: no proxy reaches it now
     say(line)  # before a stop may end: the process would not wait for this thread
     server.busy.difference_update(workers)  # a stop waits for the busy ones: README, Stopping
-    if server.stops and not server.busy:  # the drain's last worker wakes its loop (no POLLTIMEOUT)
-        server._pyroDaemon.transportServer.wakeup()
+    if server.stops and not server.busy:  # the drain's last worker wakes its loop (no POLLTIMEOUT),
+        # from a thread: an expiry runs in the multiplex loop, whose wakeup() would wait for itself
+        threading.Thread(target=server._pyroDaemon.transportServer.wakeup, daemon=True).start()
 
 
 def call_back(callback, call):  # a callback that fails while the client lives is tried again

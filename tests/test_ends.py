@@ -1,5 +1,7 @@
 """The edges of a run: the client wakes at its last callback, sees a dead server, and a stop
 lets the busy workers call back first."""
+import ctypes
+import os
 import re
 import signal
 import socket
@@ -87,25 +89,44 @@ def test_a_stop_waits_for_the_busy_workers(start_server, spawn, signum, serverty
     assert server.stderr == ""
 
 
-def test_a_signal_stops_a_server_whose_listen_backlog_is_full(example, start_server):
-    # The multiplex server reads the first of these connections' handshakes for 5 s while the
-    # others fill its backlog (Pyro4 listens with 100). The handler must not connect to wake
-    # it from the loop's own thread: that connection would wait for itself.
-    server = start_server(example, "--servertype", "multiplex")
-    host, port = re.match(r".*@([^:]+):(\d+)$", server.uri).groups()
+@pytest.fixture
+def full_backlog():
+    """Fill a server's listen backlog (Pyro4 listens with 100) with connections that never speak."""
     silent = []
-    try:
+
+    def fill(uri):
+        host, port = re.match(r".*@([^:]+):(\d+)$", uri).groups()
         for _ in range(150):
             silent.append(socket.socket())
             silent[-1].setblocking(False)
             silent[-1].connect_ex((host, int(port)))
-        with pytest.raises(OSError):  # the backlog is full: a connection gets no answer
-            socket.create_connection((host, int(port)), timeout=1).close()
-        server.signal(signal.SIGINT)
-        assert server.wait(30) == 0, server.stdout  # 5 s for each silent handshake it is reading
-    finally:
-        for connection in silent:
-            connection.close()
+        deadline = time.monotonic() + 10
+        while accept_queue(int(port)) <= 100:  # the kernel holds 101 for a backlog of 100
+            assert time.monotonic() < deadline, "the backlog did not fill"
+            time.sleep(0.05)
+    yield fill
+    for connection in silent:
+        connection.close()
+
+
+def accept_queue(port):  # connections that wait for accept() on a listening port, from /proc
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as entries:
+            for entry in entries.readlines()[1:]:
+                fields = entry.split()  # local address, remote, state (0A: LISTEN), queues...
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    return int(fields[4].split(":")[1], 16)
+    return 0
+
+
+def test_a_signal_stops_a_server_whose_listen_backlog_is_full(example, start_server, full_backlog):
+    # The multiplex server reads the first of these connections' handshakes for 5 s while the
+    # others wait. The handler must not connect to wake it from the loop's own thread: that
+    # connection would wait for itself.
+    server = start_server(example, "--servertype", "multiplex")
+    full_backlog(server.uri)
+    server.signal(signal.SIGINT)
+    assert server.wait(30) == 0, server.stdout  # 5 s for each silent handshake it is reading
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -117,6 +138,20 @@ def test_an_idle_server_stops_at_once(example, start_server, signum):
     assert server.ended - signalled < 15  # woken at once, not after POLLTIMEOUT (30 s here)
     assert server.stdout.splitlines()[-1] == "Server stopped."
     assert "Stopping" not in server.stdout and server.stderr == ""
+
+
+def test_a_signal_to_another_thread_stops_the_server_at_once(example, start_server):
+    # The kernel may hand a process's signal to any of its threads. Python runs the handler in
+    # the main thread, which sleeps in the loop's select(): unless woken, until POLLTIMEOUT.
+    server = start_server(example, env=SLOW_POLL)
+    server.wait_for("^Callback server.* running")  # its loop starts right after this line
+    pid = server.popen.pid  # setpriv execs the script: the same process
+    other = next(int(tid) for tid in os.listdir("/proc/%d/task" % pid) if int(tid) != pid)
+    signalled = time.monotonic()
+    assert ctypes.CDLL(None, use_errno=True).tgkill(pid, other, signal.SIGTERM) == 0
+    assert server.wait(30) == 0
+    assert server.ended - signalled < 15  # woken at once, not after POLLTIMEOUT (30 s here)
+    assert server.stdout.splitlines()[-1] == "Server stopped."
 
 
 @pytest.fixture
@@ -153,6 +188,16 @@ def test_a_client_that_comes_during_a_drain_is_refused(example, draining, run_cl
     assert client.returncode == 1
     assert client.stderr == ("client: the server at %s refused: RuntimeError: the server is stopping "
                              "and takes no new workers" % server.uri)
+
+
+def test_a_worker_that_expires_ends_a_drain_whose_listen_backlog_is_full(example, draining,
+                                                                          full_backlog):
+    # An expiry runs in the multiplex loop's own thread: the last one must not wake that loop
+    # from there, with a connection that would wait for the loop (for about 2 minutes).
+    server, _ = draining(example, "--servertype", "multiplex", "--start-timeout", "5")
+    full_backlog(server.uri)
+    server.wait_for(r"^1 workers never started within 5 s: removed\.$", timeout=60)
+    assert server.wait(30) == 0, server.stdout
 
 
 @pytest.mark.parametrize("servertype", ["thread", "multiplex"])
