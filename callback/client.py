@@ -58,15 +58,18 @@ def run(server, workers, work, timeout, host, port):
                 with keyed(server.addworker(handler)) as worker:  # AutoProxy, both ways
                     worker.work(random.randint(1, 5) if work is None else work)  # oneway
     except Pyro4.errors.CommunicationError as x:
-        sys.exit("client: lost the server at %s: %s" % (uri, x))
+        why = "lost the server at %s: %s" % (uri, x)
     except Exception as x:
-        sys.exit("client: the server at %s refused: %s: %s" % (uri, type(x).__name__, x))
-    with handler.lock:  # callbacks may be printing already
-        print("Started %d workers, waiting for their callbacks..." % workers, flush=True)
-    why = wait(loop, server, timeout, handler)
+        why = "the server at %s refused: %s: %s" % (uri, type(x).__name__, x)
+    else:
+        with handler.lock:  # callbacks may be printing already
+            print("Started %d workers, waiting for their callbacks..." % workers, flush=True)
+        why = wait(loop, server, timeout, handler)
+        if why:
+            why += ": %d of %d workers reported back" % (len(handler.received), workers)
+    handler.lock.acquire()  # kept: Python aborts its exit if a callback's thread holds stdout
     if why:
-        sys.exit("client: %s: %d of %d workers reported back"
-                 % (why, len(handler.received), workers))
+        sys.exit("client: " + why)
     print("All %d workers reported back. Done." % workers, flush=True)
 
 

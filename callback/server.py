@@ -88,15 +88,19 @@ def serve(host, port, ns):
     say("Server URI: %s" % uri)
     say("Callback server running (%s server type), Ctrl-C stops it." % Pyro4.config.SERVERTYPE)
     daemon.requestLoop(loopCondition=lambda: not server.stops)
+    remover = threading.Thread(target=remove_name, args=(ns,))
     if ns:  # in a thread of its own: the drain starts now, whatever the name server does
-        threading.Thread(target=remove_name, args=(ns,)).start()  # the exit waits for it
+        remover.start()
     if server.busy:  # the drain: like the client's loop, this one ends on a count
         say("Stopping: %d workers busy. Ctrl-C again to stop without them." % len(server.busy))
         end = time.monotonic() + 90  # a 60 s job and its callback: README, Stopping
         daemon.requestLoop(lambda: server.stops < 2 and server.busy and time.monotonic() < end)
+    if ns:
+        remover.join()
+    output_lock.acquire()  # kept: Python aborts its exit if a worker thread holds stdout
     if server.busy:  # the daemon is left open: a late signal or worker may still wake it
         sys.exit("server: stopped; the callbacks of %d busy workers are lost" % len(server.busy))
-    say("Server stopped.")
+    print("Server stopped.", flush=True)
 
 
 # Defences against load, faults and hostile input (their limits: README). PYRO_ variables win.
