@@ -83,8 +83,9 @@ def reach(uri):  # look a PYRONAME: up once, and connect: if either fails, there
     try:
         server = keyed(Pyro4.Proxy(Pyro4.resolve(uri, hmac_key=HMAC_KEY)))
     except (Pyro4.errors.PyroError, OSError) as x:  # OSError: a broadcast can fail
-        sys.exit("client: cannot look up %s (name server at PYRO_NS_HOST=%s, PYRO_NS_PORT=%d): %s"
-                 % (uri, Pyro4.config.NS_HOST, Pyro4.config.NS_PORT, x))
+        asked = Pyro4.URI(uri).location or "PYRO_NS_HOST=%s, PYRO_NS_PORT=%d" % (
+            Pyro4.config.NS_HOST, Pyro4.config.NS_PORT)  # PYRONAME:name@host:port asks only that
+        sys.exit("client: cannot look up %s (name server at %s): %s" % (uri, asked, x))
     try:
         server._pyroBind()
     except Pyro4.errors.CommunicationError as x:
@@ -157,6 +158,9 @@ if __name__ == "__main__":
         parser.error("argument uri: %r is no PYRO: or PYRONAME: URI" % args.uri)
     if args.host in ("0.0.0.0", "::", ""):
         parser.error("argument --host: %r is no address that the server can call" % args.host)
+    if Pyro4.config.SERVERTYPE not in ("thread", "multiplex"):  # our daemon's type
+        parser.error("PYRO_SERVERTYPE: %r is neither thread nor multiplex"
+                     % Pyro4.config.SERVERTYPE)
     if Pyro4.config.SERIALIZER not in ("serpent", "json"):  # README: Serializers
         sys.exit("client: PYRO_SERIALIZER=%s: use serpent or json: of those Pyro4 servers "
                  "accept by default, only these carry the callback" % Pyro4.config.SERIALIZER)

@@ -137,6 +137,13 @@ def test_pyro_variables_still_give_the_server_its_defaults(example, start_server
     assert refused.wait() == 2 and "PYRO_SERVERTYPE: 'select' is neither" in refused.stderr
 
 
+def test_a_bad_pyro_servertype_is_a_usage_error_for_the_client_too(example, start_server, spawn):
+    refused = spawn("%s/client.py" % example, start_server(example).uri, env={"PYRO_SERVERTYPE": "select"})
+    assert refused.wait() == 2, refused.stderr  # its callback daemon is of that type
+    assert "PYRO_SERVERTYPE: 'select' is neither thread nor multiplex" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
 def test_a_pyro_variable_still_wins_over_a_script_setting(example, start_server, spawn, recorder, proxy):
     # The scripts set THREADPOOL_SIZE 500; with PYRO_THREADPOOL_SIZE=1 a daemon has one
     # thread, so it turns away a second connection while the first one is open.

@@ -110,7 +110,7 @@ def silent_port():
 
 
 @pytest.mark.parametrize("case", ["no server", "another example's server", "a port that never answers",
-                                  "no name server"])
+                                  "no name server", "no name server at the URI's address"])
 def test_nothing_to_talk_to_is_one_line(example, case, run_client, start_server, free_port, silent_port):
     env = None
     if case == "no server":
@@ -120,15 +120,20 @@ def test_nothing_to_talk_to_is_one_line(example, case, run_client, start_server,
         uri = re.sub(r"@.*", "@" + other.uri.split("@")[1], "PYRO:%s@x" % OBJECT_IDS[example])
     elif case == "a port that never answers":
         uri = "PYRO:%s@localhost:%d" % (OBJECT_IDS[example], silent_port)
-    else:
+    elif case == "no name server":
         uri, env = "PYRONAME:" + OBJECT_IDS[example], {"PYRO_NS_PORT": str(free_port)}
+    else:
+        uri = "PYRONAME:%s@localhost:%d" % (OBJECT_IDS[example], free_port)
     # Without COMMTIMEOUT, the silent port would hang the client for good, and run_client
     # fails at its deadline. The benchmark holds the speed: each case ends within 5 s.
     client = run_client(example, uri, env=env)
     assert client.returncode == 1
     assert_one_clear_line(client)
     if case == "no name server":
-        assert client.stderr.startswith("client: cannot look up %s (name server at " % uri)
+        assert client.stderr.startswith("client: cannot look up %s (name server at PYRO_NS_HOST=" % uri)
+    elif case == "no name server at the URI's address":  # only that one is asked
+        assert client.stderr.startswith("client: cannot look up %s (name server at localhost:%d)"
+                                        % (uri, free_port))
     elif case == "another example's server":  # it answers, but has no such object
         assert client.stderr.startswith("client: cannot reach the server at %s: " % uri)
         assert "unknown object" in client.stderr
