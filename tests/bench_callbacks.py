@@ -327,11 +327,13 @@ def burst(stopped=False):
         ending.join()  # no timeout: watch_end's guard kills a client that hangs
         numbers = done_numbers(client.stdout)
         code = client.popen.returncode
+        failed = [line for line in server.lines["stdout"] if "callback failed" in line]
         return {"ok": code == 0 and sorted(numbers) == list(range(1, 1001)),
                 "wall": client.end - client.started,
-                "why": "exit %d, %d done lines, %d distinct, %d 'callback failed' on the server%s" % (
-                    code, len(numbers), len(set(numbers)), server.stdout.count("callback failed"),
-                    ": " + client.lines["stderr"][-1] if client.lines["stderr"] else "")}
+                "why": "exit %d, %d done lines, %d distinct, %d 'callback failed' on the server%s%s" % (
+                    code, len(numbers), len(set(numbers)), len(failed),
+                    " (the first: %s)" % failed[0] if failed else "",
+                    "; the client: " + client.lines["stderr"][-1] if client.lines["stderr"] else "")}
     finally:
         if client:
             stop(client)
