@@ -95,15 +95,15 @@ def serve(host, port, ns):
     say("Server URI: %s" % uri)
     say("Callback server 2 running (%s server type), Ctrl-C stops it." % Pyro4.config.SERVERTYPE)
     daemon.requestLoop(loopCondition=lambda: not server.stops)
-    remover = threading.Thread(target=remove_name, args=(ns,))
+    remover = threading.Thread(target=remove_name, args=(ns,), daemon=True)
     if ns:  # in a thread of its own: the drain starts now, whatever the name server does
         remover.start()
     if server.busy:  # the drain: like the client's loop, this one ends on a count
         say("Stopping: %d workers busy. Ctrl-C again to stop without them." % len(server.busy))
         end = time.monotonic() + 90  # a late start and the callbacks: README, Stopping
         daemon.requestLoop(lambda: server.stops < 2 and server.busy and time.monotonic() < end)
-    if ns:
-        remover.join()
+    while remover.is_alive() and server.stops < 2:  # the exit waits for it, but not after a
+        remover.join(0.5)  # second signal: a name server that trickles bytes would hold it for good
     output_lock.acquire()  # kept: Python aborts its exit if a worker thread holds stdout
     if server.busy:  # the daemon is left open: a late signal or worker may still wake it
         sys.exit("server: stopped; the callbacks of %d busy workers are lost" % len(server.busy))
@@ -146,7 +146,8 @@ def finished(server, workers, line):
     say(line)  # before a stop may end: the process would not wait for this thread
     server.busy.difference_update(workers)  # a stop waits for the busy ones: README, Stopping
     if server.stops and not server.busy:  # the drain's last worker wakes its loop (no POLLTIMEOUT),
-        # from a thread: an expiry runs in the multiplex loop, whose wakeup() would wait for itself
+        # from a thread: an expiry runs in the multiplex loop, and with its listen backlog full,
+        # the wakeup() connection would wait for that loop, that is for itself
         threading.Thread(target=server._pyroDaemon.transportServer.wakeup, daemon=True).start()
 
 

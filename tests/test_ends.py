@@ -129,9 +129,19 @@ def test_a_signal_stops_a_server_whose_listen_backlog_is_full(example, start_ser
     assert server.wait(30) == 0, server.stdout  # 5 s for each silent handshake it is reading
 
 
+def wait_until_its_main_thread_sleeps(server, where):  # the kernel function it sleeps in
+    deadline = time.monotonic() + 30
+    with open("/proc/%d/wchan" % server.popen.pid) as wchan:
+        while where not in wchan.read():
+            assert time.monotonic() < deadline, "the server's main thread never sleeps in " + where
+            time.sleep(0.01)
+            wchan.seek(0)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_an_idle_server_stops_at_once(example, start_server, signum):
     server = start_server(example, env=SLOW_POLL)
+    wait_until_its_main_thread_sleeps(server, "poll")  # in the loop: do_epoll_wait
     signalled = time.monotonic()
     server.signal(signum)
     assert server.wait(30) == 0
@@ -144,7 +154,7 @@ def test_a_signal_to_another_thread_stops_the_server_at_once(example, start_serv
     # The kernel may hand a process's signal to any of its threads. Python runs the handler in
     # the main thread, which sleeps in the loop's select(): unless woken, until POLLTIMEOUT.
     server = start_server(example, env=SLOW_POLL)
-    server.wait_for("^Callback server.* running")  # its loop starts right after this line
+    wait_until_its_main_thread_sleeps(server, "poll")  # in the loop: do_epoll_wait
     pid = server.popen.pid  # setpriv execs the script: the same process
     other = next(int(tid) for tid in os.listdir("/proc/%d/task" % pid) if int(tid) != pid)
     signalled = time.monotonic()
@@ -246,6 +256,21 @@ def test_a_name_server_that_closed_the_kept_connection_still_loses_the_entry(exa
     assert server.wait(30) == 0, server.stderr  # an idle server: it ends once the removal is done
     assert "Removed example.%s from the name server." % example in server.stdout.splitlines()
     assert "example.%s" % example not in proxy("PYRO:Pyro.NameServer@localhost:%s" % port).list()
+
+
+def test_a_second_signal_does_not_wait_for_a_frozen_name_server(example, spawn, start_server):
+    # The exit waits for the name server's removal, but not after a second signal: a name
+    # server that trickles bytes would hold it for good. Here COMMTIMEOUT holds it for 60 s.
+    ns = spawn("-u", "-m", "Pyro4.naming", "--host", "localhost", "--port", "0", "--nobc")
+    port = ns.wait_for(r"URI = PYRO:Pyro\.NameServer@localhost:(\d+)").group(1)
+    server = start_server(example, "--ns", env={"PYRO_NS_PORT": port, "PYRO_COMMTIMEOUT": "60"})
+    server.wait_for(r"^Callback server.* running")
+    ns.signal(signal.SIGSTOP)  # its kernel still takes connections, and nothing answers
+    server.signal(signal.SIGTERM)
+    wait_until_its_main_thread_sleeps(server, "futex")  # out of the loop, waiting for removal
+    server.signal(signal.SIGTERM)
+    assert server.wait(30) == 0
+    assert server.stdout.splitlines()[-1] == "Server stopped."
 
 
 def test_a_stop_does_not_depend_on_the_name_server(example, spawn, start_server):
