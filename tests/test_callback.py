@@ -45,6 +45,23 @@ def test_every_answer_gets_out_before_the_client_ends(server, run_client):
     assert "callback failed" not in server.stdout
 
 
+def test_a_worker_counts_only_once_it_hangs_up_after_its_answer(recorder, spawn, proxy):
+    # We play the worker: our done() is answered and printed, but while we keep the connection
+    # the client waits on through its checks; our hang-up counts the worker, and it ends.
+    client = spawn("callback/client.py", recorder.uri, "--workers", "1", "--work", "0",
+                   env={"PYRO_COMMTIMEOUT": "30"})  # its daemon would close our idle connection
+    assert recorder.arrived.wait(30)
+    handler = proxy(recorder.callbacks[0]._pyroUri)
+    handler.done(1)
+    client.wait_for("^callback: worker 1 reports work is done!$")
+    for _ in range(2):  # two checks after our answer: the client lives on
+        with recorder.checks:
+            assert recorder.checks.wait(30), client.stdout
+    assert client.popen.poll() is None
+    handler._pyroRelease()
+    assert client.wait(30) == 0, client.stderr
+
+
 def test_finished_workers_leave_the_daemon(server, run_client, registered):
     client = run_client("callback", server.uri, "--workers", "20", "--work", "0")
     assert client.returncode == 0, client.stderr
