@@ -142,7 +142,8 @@ def wake(daemon, reader, writer):  # holds both ends: once collected, a socket i
 def finished(server, workers, line):
     for worker in workers:
         worker._callback._pyroRelease()  # we hang up: the client counts a worker only then
-        worker._pyroDaemon.unregister(worker)  # it leaves the daemon: no proxy reaches it now
+        server._pyroDaemon.unregister(worker)  # it leaves the daemon: no proxy reaches it now
+        # (not worker._pyroDaemon: a worker sent back as a dict, under marshal, has lost it)
     say(line)  # before a stop may end: the process would not wait for this thread
     server.busy.difference_update(workers)  # a stop waits for the busy ones: README, Stopping
     if server.stops and not server.busy:  # the drain's last worker wakes its loop (no POLLTIMEOUT),

@@ -643,3 +643,17 @@ def test_a_callback_that_raises_still_finishes_its_worker(example, start_server,
     spawn("-c", RAISING_CLIENT, server.uri)
     server.wait_for(r"^Worker 1: callback failed: no thanks$")
     assert registered(server) == ["Pyro.Daemon", OBJECT_IDS[example]]
+
+
+def test_a_worker_that_could_not_go_back_as_a_proxy_still_expires(example, start_server, proxy):
+    # Under marshal a caller's proxy comes in, but the new worker cannot go back as a proxy:
+    # Pyro4 sends it as a dict, which clears its _pyroDaemon. Its expiry must still remove it.
+    server = start_server(example, "--start-timeout", "1")
+    caller = proxy(server.uri)
+    caller._pyroSerializer = "marshal"  # Pyro4 servers accept it by default
+    with pytest.raises(Exception):
+        caller.addworker(Pyro4.Proxy("PYRO:callback@localhost:1"))
+    server.wait_for(r"^1 workers never started within 1 s: removed\.$")
+    server.signal(signal.SIGINT)
+    assert server.wait(30) == 0
+    assert server.stderr == ""
