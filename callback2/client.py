@@ -172,7 +172,7 @@ if __name__ == "__main__":
                      % Pyro4.config.SERVERTYPE)
     if Pyro4.config.SERIALIZER not in ("serpent", "json"):  # README: Serializers
         sys.exit("client: PYRO_SERIALIZER=%s: use serpent or json: of those Pyro4 servers "
-                 "accept by default, only these carry the callback" % Pyro4.config.SERIALIZER)
+                 "accept by default, only these carry proxies both ways" % Pyro4.config.SERIALIZER)
     if Pyro4.config.SSL and not Pyro4.config.SSL_SERVERCERT:  # README: TLS, both ways
         sys.exit("client: PYRO_SSL is on, but the callback daemon has no certificate: "
                  "set PYRO_SSL_SERVERCERT and PYRO_SSL_SERVERKEY")

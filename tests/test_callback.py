@@ -41,7 +41,7 @@ def test_every_answer_gets_out_before_the_client_ends(server, run_client):
     # again, meet a closed port, and report a failure.
     for _ in range(5):
         assert run_client("callback", server.uri, "--workers", "2", "--work", "0").returncode == 0
-    server.wait_for("^Worker 10 (done|: callback failed)")
+    server.wait_for("^Worker 10( done|: callback failed)")
     assert "callback failed" not in server.stdout
 
 

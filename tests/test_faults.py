@@ -95,7 +95,7 @@ def test_a_callback_refused_for_no_free_workers_is_tried_again(example, start_se
             start_work(worker, example)
     client.wait_for("client connection was denied: no free workers", stream="stderr")
     holder._pyroRelease()  # the worker's next try gets the thread
-    assert server.wait_for(r"^Worker 1 (done|: callback failed)").string.startswith("Worker 1 done")
+    assert server.wait_for(r"^Worker 1( done|: callback failed)").string.startswith("Worker 1 done")
     assert client.wait() == 0, client.stderr
     assert client.stdout.splitlines()[-1] == "All 1 workers reported back. Done."
 
