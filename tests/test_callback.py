@@ -62,6 +62,18 @@ def test_a_worker_counts_only_once_it_hangs_up_after_its_answer(recorder, spawn,
     assert client.wait(30) == 0, client.stderr
 
 
+def test_an_idle_worker_counts_once_the_client_closes_its_connection(recorder, spawn, proxy):
+    # We play the worker again, but keep our connection without a word: the client's thread
+    # daemon closes it after its COMMTIMEOUT (3 s), and that counts the worker.
+    client = spawn("callback/client.py", recorder.uri, "--workers", "1", "--work", "0",
+                   env={"PYRO_SERVERTYPE": "thread"})
+    assert recorder.arrived.wait(30)
+    handler = proxy(recorder.callbacks[0]._pyroUri)
+    handler.done(1)
+    assert client.wait(30) == 0, client.stderr
+    handler._pyroRelease()
+
+
 def test_finished_workers_leave_the_daemon(server, run_client, registered):
     client = run_client("callback", server.uri, "--workers", "20", "--work", "0")
     assert client.returncode == 0, client.stderr
