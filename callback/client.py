@@ -129,6 +129,23 @@ def tls_hint(error):  # the likely TLS cause of a failed first connection, and w
     return plain if hung_up else ""  # a TLS server hangs up on a plain handshake: no reset
 
 
+def load_certificates():  # now, so that a bad file is one line, not a failed call later
+    config = Pyro4.config
+    for name in ("SSL_SERVERCERT", "SSL_SERVERKEY", "SSL_CLIENTCERT", "SSL_CLIENTKEY",
+                 "SSL_CACERTS"):
+        if getattr(config, name) and not os.path.exists(getattr(config, name)):
+            sys.exit("client: PYRO_%s: no such file: %s" % (name, getattr(config, name)))
+    try:
+        Pyro4.socketutil.getSSLcontext(  # for our daemon
+            servercert=config.SSL_SERVERCERT, serverkey=config.SSL_SERVERKEY,
+            keypassword=config.SSL_SERVERKEYPASSWD, cacerts=config.SSL_CACERTS)
+        Pyro4.socketutil.getSSLcontext(  # for our proxies
+            clientcert=config.SSL_CLIENTCERT, clientkey=config.SSL_CLIENTKEY,
+            keypassword=config.SSL_CLIENTKEYPASSWD, cacerts=config.SSL_CACERTS)
+    except OSError as x:  # ssl.SSLError too: a file with no certificate or key, a wrong password
+        sys.exit("client: cannot load the PYRO_SSL_* certificates and keys: %s" % x)
+
+
 def ranged(kind, low, high):
     def number(text):
         if not low <= kind(text) <= high:  # NaN fails here too
@@ -167,6 +184,8 @@ if __name__ == "__main__":
     if Pyro4.config.SSL and not Pyro4.config.SSL_SERVERCERT:  # README: TLS, both ways
         sys.exit("client: PYRO_SSL is on, but the callback daemon has no certificate: "
                  "set PYRO_SSL_SERVERCERT and PYRO_SSL_SERVERKEY")
+    if Pyro4.config.SSL:
+        load_certificates()
     try:
         run(reach(args.uri), args.workers, args.work, args.timeout, args.host, args.port)
     except KeyboardInterrupt:

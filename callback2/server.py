@@ -193,6 +193,24 @@ def remove_name(ns):  # a failure is one line, and the exit status is the drain'
         say("server: could not remove %s from the name server: %s" % (OBJECT_ID, x), sys.stderr)
 
 
+def load_certificates():  # now, so that a bad file is one line, not a failed call later; and
+    # Pyro4 makes the proxies' context at first use, unlocked: workers could get a half-made one
+    config = Pyro4.config
+    for name in ("SSL_SERVERCERT", "SSL_SERVERKEY", "SSL_CLIENTCERT", "SSL_CLIENTKEY",
+                 "SSL_CACERTS"):
+        if getattr(config, name) and not os.path.exists(getattr(config, name)):
+            sys.exit("server: PYRO_%s: no such file: %s" % (name, getattr(config, name)))
+    try:
+        Pyro4.socketutil.getSSLcontext(  # for our daemon
+            servercert=config.SSL_SERVERCERT, serverkey=config.SSL_SERVERKEY,
+            keypassword=config.SSL_SERVERKEYPASSWD, cacerts=config.SSL_CACERTS)
+        Pyro4.socketutil.getSSLcontext(  # for our proxies
+            clientcert=config.SSL_CLIENTCERT, clientkey=config.SSL_CLIENTKEY,
+            keypassword=config.SSL_CLIENTKEYPASSWD, cacerts=config.SSL_CACERTS)
+    except OSError as x:  # ssl.SSLError too: a file with no certificate or key, a wrong password
+        sys.exit("server: cannot load the PYRO_SSL_* certificates and keys: %s" % x)
+
+
 def ranged(kind, low, high):
     def number(text):
         if not low <= kind(text) <= high:  # NaN fails here too
@@ -220,9 +238,7 @@ if __name__ == "__main__":
     Pyro4.config.SERVERTYPE, START_TIMEOUT = args.servertype, args.start_timeout
     if Pyro4.config.SSL and not Pyro4.config.SSL_SERVERCERT:
         sys.exit("server: PYRO_SSL is on: set PYRO_SSL_SERVERCERT and PYRO_SSL_SERVERKEY")
-    if Pyro4.config.SSL:  # Pyro4 makes its TLS context for proxies at first use, unlocked:
-        Pyro4.socketutil.getSSLcontext(  # workers calling back at once could get a half-made one
-            clientcert=Pyro4.config.SSL_CLIENTCERT, clientkey=Pyro4.config.SSL_CLIENTKEY,
-            keypassword=Pyro4.config.SSL_CLIENTKEYPASSWD, cacerts=Pyro4.config.SSL_CACERTS)
+    if Pyro4.config.SSL:
+        load_certificates()
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # till serve() sets its own: Ctrl-C just ends it
     serve(args.host, args.port, name_server() if args.ns else None)

@@ -141,6 +141,23 @@ def test_tls_without_a_certificate_for_the_daemon_is_one_line(example, spawn):
         assert len(process.stderr.splitlines()) == 1
 
 
+@pytest.mark.parametrize("setting, value, line", [
+    ("PYRO_SSL_CACERTS", "missing.pem", ": PYRO_SSL_CACERTS: no such file: "),
+    ("PYRO_SSL_SERVERCERT", "missing.pem", ": PYRO_SSL_SERVERCERT: no such file: "),
+    ("PYRO_SSL_CLIENTKEY", "garbage.pem", ": cannot load the PYRO_SSL_* certificates and keys: "),
+])
+def test_a_certificate_file_that_cannot_be_loaded_is_one_line(example, setting, value, line, certs, spawn,
+                                                               tmp_path):
+    (tmp_path / "garbage.pem").write_text("no certificate or key in here\n")
+    env = dict(certs.env(), **{setting: str(tmp_path / value)})
+    for script in ("server.py", "client.py"):  # the client would call a port where nobody listens
+        process = spawn("%s/%s" % (example, script), "--port", "0",
+                        *([] if script == "server.py" else ["PYRO:example@localhost:1"]), env=env)
+        assert process.wait() == 1
+        assert process.stderr.startswith(script[:-3] + line), process.stderr
+        assert len(process.stderr.splitlines()) == 1
+
+
 def test_a_callback_daemon_the_server_does_not_trust_is_one_line_on_each_side(
         example, certs, start_server, run_client):
     certs.issue("stranger", "localhost", "127.0.0.1", ca=trustme.CA())
