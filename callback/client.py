@@ -105,7 +105,9 @@ def wait(loop, server, timeout, handler):  # join the loop; check our workers ev
             with server:  # it hangs up after each check: each one connects anew
                 lost = handler.workers - server.pending(handler) - len(handler.received)
         except Pyro4.errors.CommunicationError as x:  # killed: refused; "rejected": busy, alive
-            if "rejected" not in str(x) and len(handler.received) == arrived:
+            alive = "rejected" in str(x) or len(handler.received) > arrived  # or it called back
+            all_in = len(handler.received) == handler.workers  # their hang-ups will end the loop
+            if not alive and not all_in:
                 return "the server at %s stopped answering (%s)" % (server._pyroUri, x)
             continue
         if lost > 0:  # their callbacks failed for good, or the server is a new one

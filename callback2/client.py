@@ -116,7 +116,9 @@ def wait(loop, server, timeout, handler, workers):  # join the loop; check our w
             with server:  # it hangs up after each check: each one connects anew
                 lost = workers - server.pending(handler) - handler.settled
         except Pyro4.errors.CommunicationError as x:  # killed: refused; "rejected": busy, alive
-            if "rejected" not in str(x) and handler.settled == arrived:
+            alive = "rejected" in str(x) or handler.settled > arrived  # or it called back
+            all_in = handler.settled == workers  # their hang-ups will end the loop
+            if not alive and not all_in:
                 return "the server at %s stopped answering (%s)" % (server._pyroUri, x)
             continue
         if lost > 0:  # their callbacks failed for good, or the server is a new one

@@ -140,11 +140,12 @@ def floor_client(uri, workers):
 def per_worker_cost(servertype, workers, floor=False):
     """Seconds per worker for addworker plus the oneway work() start."""
     me = str(Path(__file__).resolve())
-    server = run(me, "floor-server") if floor else None
+    same_type = {"PYRO_SERVERTYPE": servertype}  # the floor's daemons are of the measured type too
+    server = run(me, "floor-server", env=same_type) if floor else None
     try:
         if floor:
             server.uri = server.wait_for(r"PYRO:\S+").group(0)
-            client = run(me, "floor-client", server.uri, str(workers))
+            client = run(me, "floor-client", server.uri, str(workers), env=same_type)
         else:
             server = start_server("callback/server.py", servertype)
             # work 10: no worker calls back while the client is still creating them

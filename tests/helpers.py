@@ -133,6 +133,7 @@ class Recorder(object):
         self.ping_callers = False
         self.pings = []  # "answered", or the error, for each ping
         self.checks = threading.Condition()  # notified at each pending() call: the client lives
+        self.during_next_check = None  # called in the next pending(), whose connection then breaks
 
     @Pyro4.expose
     def addworker(self, callback):
@@ -149,6 +150,10 @@ class Recorder(object):
         """As the real servers answer a client's check: none of its workers has finished."""
         with self.checks:
             self.checks.notify_all()
+        if self.during_next_check:
+            action, self.during_next_check = self.during_next_check, None
+            action()
+            Pyro4.current_context.client.close()  # as a server that dies mid-check
         return sum(1 for each in self.callbacks if each == callback)
 
 

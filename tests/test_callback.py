@@ -62,6 +62,19 @@ def test_a_worker_counts_only_once_it_hangs_up_after_its_answer(recorder, spawn,
     assert client.wait(30) == 0, client.stderr
 
 
+def test_a_check_that_breaks_as_the_last_worker_hangs_up_is_not_an_error(recorder, spawn, proxy):
+    # A stopping server ends once its last worker hung up, maybe in the middle of a check:
+    # the client has every callback then, and exits 0.
+    client = spawn("callback/client.py", recorder.uri, "--workers", "1", "--work", "0",
+                   env={"PYRO_COMMTIMEOUT": "30"})  # its daemon would close our idle connection
+    assert recorder.arrived.wait(30)
+    handler = proxy(recorder.callbacks[0]._pyroUri)
+    handler.done(1)
+    client.wait_for("^callback: worker 1 reports work is done!$")
+    recorder.during_next_check = handler._pyroRelease  # we hang up, and the check breaks
+    assert client.wait(30) == 0, client.stderr
+
+
 def test_an_idle_worker_counts_once_the_client_closes_its_connection(recorder, spawn, proxy):
     # We play the worker again, but keep our connection without a word: the client's thread
     # daemon closes it after its COMMTIMEOUT (3 s), and that counts the worker.
