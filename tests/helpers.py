@@ -151,7 +151,8 @@ class Recorder(object):
         with self.checks:
             self.checks.notify_all()
         if self.during_next_check:
-            action, self.during_next_check = self.during_next_check, None
+            action = self.during_next_check
+            self.during_next_check = None  # once
             action()
             Pyro4.current_context.client.close()  # as a server that dies mid-check
         return sum(1 for each in self.callbacks if each == callback)
