@@ -104,12 +104,16 @@ def wait(loop, server, timeout, handler):  # join the loop; check our workers ev
         try:  # pending() before our count: a worker leaves the server only once it is counted
             with server:  # it hangs up after each check: each one connects anew
                 lost = handler.workers - server.pending(handler) - len(handler.received)
-        except Pyro4.errors.CommunicationError as x:  # killed: refused; "rejected": busy, alive
-            alive = "rejected" in str(x) or len(handler.received) > arrived  # or it called back
+        except Pyro4.errors.CommunicationError as x:  # killed: refused; frozen: a timeout
+            busy = "no free workers" in str(x)  # an answer: all its threads are in use
+            alive = busy or len(handler.received) > arrived  # or it called back meanwhile
             all_in = len(handler.received) == handler.workers  # their hang-ups will end the loop
             if not alive and not all_in:
                 return "the server at %s stopped answering (%s)" % (server._pyroUri, x)
             continue
+        except Exception as x:  # an answer, but not ours: another program at that address
+            return "the server at %s failed our check: %s: %s" % (
+                server._pyroUri, type(x).__name__, x)
         if lost > 0:  # their callbacks failed for good, or the server is a new one
             return "%d workers left the server without calling back" % lost
 

@@ -115,12 +115,16 @@ def wait(loop, server, timeout, handler, workers):  # join the loop; check our w
         try:  # pending() before our count: a worker leaves the server only once its call2 is in
             with server:  # it hangs up after each check: each one connects anew
                 lost = workers - server.pending(handler) - handler.settled
-        except Pyro4.errors.CommunicationError as x:  # killed: refused; "rejected": busy, alive
-            alive = "rejected" in str(x) or handler.settled > arrived  # or it called back
+        except Pyro4.errors.CommunicationError as x:  # killed: refused; frozen: a timeout
+            busy = "no free workers" in str(x)  # an answer: all its threads are in use
+            alive = busy or handler.settled > arrived  # or it called back meanwhile
             all_in = handler.settled == workers  # their hang-ups will end the loop
             if not alive and not all_in:
                 return "the server at %s stopped answering (%s)" % (server._pyroUri, x)
             continue
+        except Exception as x:  # an answer, but not ours: another program at that address
+            return "the server at %s failed our check: %s: %s" % (
+                server._pyroUri, type(x).__name__, x)
         if lost > 0:  # their callbacks failed for good, or the server is a new one
             return "%d workers left the server without calling back" % lost
 

@@ -195,3 +195,29 @@ def test_a_server_with_no_free_thread_keeps_its_client(example, stand_in_server,
             time.sleep(0.05)
     assert client.wait(60) == 1
     assert client.stderr == "client: timed out after 6 s: 0 of 1 workers reported back"
+
+
+# A check that gets any other answer ends its client, in one line
+
+def test_a_check_turned_away_for_another_reason_ends_the_client(example, recorder, spawn):
+    # Only "no free workers" is the turn-away of a live server. This daemon no longer has the
+    # object (as when another program has taken the port): "rejected: unknown object".
+    client = spawn("%s/client.py" % example, recorder.uri, *ONE, "--timeout", "120")
+    client.wait_for("waiting for their callbacks")
+    recorder.daemon.unregister(recorder)
+    assert client.wait(60) == 1
+    assert re.match(r"^client: the server at \S+ stopped answering \(connection to .* rejected: "
+                    r"unknown object\): 0 of 1 workers reported back$", client.stderr), client.stderr
+
+
+def test_a_check_that_raises_ends_the_client(example, recorder, spawn):
+    client = spawn("%s/client.py" % example, recorder.uri, *ONE, "--timeout", "120")
+    client.wait_for("waiting for their callbacks")
+    recorder.during_next_check = raise_daemon_error
+    assert client.wait(60) == 1
+    assert client.stderr == ("client: the server at %s failed our check: DaemonError: not ours: "
+                             "0 of 1 workers reported back" % recorder.uri)
+
+
+def raise_daemon_error():
+    raise Pyro4.errors.DaemonError("not ours")
