@@ -75,6 +75,18 @@ def test_a_check_that_breaks_as_the_last_worker_hangs_up_is_not_an_error(recorde
     assert client.wait(30) == 0, client.stderr
 
 
+def test_a_check_that_breaks_while_a_callback_comes_keeps_the_client(recorder, spawn, proxy):
+    # A server that calls back during a check is alive, whatever broke the check: the client
+    # waits on (here to its --timeout, since the second worker never reports back).
+    client = spawn("callback/client.py", recorder.uri, "--workers", "2", "--work", "0",
+                   "--timeout", "8", env={"PYRO_COMMTIMEOUT": "30"})
+    client.wait_for("waiting for their callbacks")
+    handler = proxy(recorder.callbacks[0]._pyroUri)
+    recorder.during_next_check = lambda: handler.done(1)  # then the check breaks
+    assert client.wait(30) == 1
+    assert client.stderr == "client: timed out after 8 s: 1 of 2 workers reported back"
+
+
 def test_an_idle_worker_counts_once_the_client_closes_its_connection(recorder, spawn, proxy):
     # We play the worker again, but keep our connection without a word: the client's thread
     # daemon closes it after its COMMTIMEOUT (3 s), and that counts the worker.

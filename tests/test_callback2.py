@@ -103,3 +103,19 @@ def test_a_worker_is_counted_when_its_connection_closes(recorder, spawn, proxy, 
     handler._pyroRelease()  # now the worker is in
     assert client.wait() == 0, client.stderr
     assert client.stdout.splitlines()[-1] == "All 1 workers reported back. Done."
+
+
+def test_a_check_that_breaks_as_the_last_worker_hangs_up_is_not_an_error(recorder, spawn, proxy):
+    # As in callback/: once every call2 is in, a check that breaks (here, as we hang up) is
+    # the end of a stopping server, not a lost one. call2 goes oneway, so that the client keeps
+    # our connection open until we let go of it.
+    client = spawn("callback2/client.py", recorder.uri, env={"PYRO_COMMTIMEOUT": "30"})
+    assert recorder.arrived.wait(30)
+    handler = proxy(recorder.callbacks[0]._pyroUri)
+    with pytest.raises(ZeroDivisionError):
+        handler.call1()
+    handler._pyroOneway.add("call2")
+    handler.call2()
+    client.wait_for("^callback: call2 arrived")
+    recorder.during_next_check = handler._pyroRelease  # we hang up, and the check breaks
+    assert client.wait(30) == 0, client.stderr
