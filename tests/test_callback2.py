@@ -105,6 +105,22 @@ def test_a_worker_is_counted_when_its_connection_closes(recorder, spawn, proxy, 
     assert client.stdout.splitlines()[-1] == "All 1 workers reported back. Done."
 
 
+def test_a_check_that_breaks_while_a_worker_calls_back_keeps_the_client(recorder, spawn, proxy):
+    # A server whose worker makes both calls during a check is alive, whatever broke the
+    # check: the client waits on (here to its --timeout, since the second worker never calls).
+    client = spawn("callback2/client.py", recorder.uri, "--workers", "2", "--timeout", "8")
+    client.wait_for("waiting for their callbacks")
+    handler = proxy(recorder.callbacks[0]._pyroUri)
+
+    def both_calls():  # then the check breaks
+        for call in (handler.call1, handler.call2):
+            with pytest.raises(ZeroDivisionError):
+                call()
+    recorder.during_next_check = both_calls
+    assert client.wait(30) == 1
+    assert client.lines["stderr"][-1] == "client: timed out after 8 s: 1 of 2 workers reported back"
+
+
 def test_a_check_that_breaks_as_the_last_worker_hangs_up_is_not_an_error(recorder, spawn, proxy):
     # As in callback/: once every call2 is in, a check that breaks (here, as we hang up) is
     # the end of a stopping server, not a lost one. call2 goes oneway, so that the client keeps
