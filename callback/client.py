@@ -107,7 +107,8 @@ def wait(loop, server, timeout, handler):  # join the loop; check our workers ev
         except Pyro4.errors.CommunicationError as x:  # killed: refused; frozen: a timeout
             busy = "no free workers" in str(x)  # an answer: all its threads are in use
             alive = busy or len(handler.received) > arrived  # or it called back meanwhile
-            all_in = len(handler.received) == handler.workers  # their hang-ups will end the loop
+            all_in = len(handler.received) == handler.workers  # the loop ends as they hang up
+            # (a frozen server's: a thread daemon closes them after 3 s idle; multiplex, never)
             if not alive and not all_in:
                 return "the server at %s stopped answering (%s)" % (server._pyroUri, x)
             continue

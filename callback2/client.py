@@ -118,7 +118,7 @@ def wait(loop, server, timeout, handler, workers):  # join the loop; check our w
         except Pyro4.errors.CommunicationError as x:  # killed: refused; frozen: a timeout
             busy = "no free workers" in str(x)  # an answer: all its threads are in use
             alive = busy or handler.settled > arrived  # or it called back meanwhile
-            all_in = handler.settled == workers  # their hang-ups will end the loop
+            all_in = handler.settled == workers  # call2's error closed their connections, or will
             if not alive and not all_in:
                 return "the server at %s stopped answering (%s)" % (server._pyroUri, x)
             continue
