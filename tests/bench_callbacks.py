@@ -17,7 +17,7 @@ A burst of 1000 callbacks that fall due together (callback/, --work 5, thread
 server) runs beside a process that spins one core, --bursts times: the table
 shows how many runs counted every callback and their wall time, and the same
 with the server stopped for 3.5 s three times while the callbacks come in.
-The time to learn of a lost callback runs from the server's "callback failed"
+The time to learn of a refused (so lost) callback runs from the server's "callback failed"
 line (the client's address refuses) to the client's exit, taken by a thread
 blocked in waitpid, for both examples. The server's CPU per 2 s while one
 client waits for 10,000 workers is its CPU time over 20 s (less if the first
@@ -35,7 +35,7 @@ one run may be over), the exit latency is within
 that never answers, no name server) gives up with its one-line error within 5 s
 (the median of the runs),
 every burst run counts every callback (exit 0, done numbers 1 to 1000), with
-and without the stops, and a client learns of a lost callback within 10 s.
+and without the stops, and a client learns of a refused callback within 10 s.
 The server's CPU per 2 s is only shown, not checked.
 
 Not a test: pytest does not collect it.
@@ -485,7 +485,7 @@ def bench(repeat, samples, small, big, bursts=None, cpu_seconds=10):
     lost = {}
     for example in ("callback", "callback2"):
         for st in SERVERTYPES:
-            tick("%s: time to learn of a lost callback, %s/" % (st, example))
+            tick("%s: time to learn of a refused callback, %s/" % (st, example))
             lost[example, st] = [lost_callback_time(example, st) for _ in range(repeat)]
     check = {}
     for workers in (5, 10000):
@@ -547,10 +547,10 @@ def bench(repeat, samples, small, big, bursts=None, cpu_seconds=10):
                 failures.append("%s, run %d of %d: not every callback counted (%s)"
                                 % (label.strip(), index + 1, len(results), r["why"]))
     for example in ("callback", "callback2"):
-        row("time to learn of a lost callback, s, %s/" % example, lambda st: cell(lost[example, st], 1, 2))
+        row("time to learn of a refused callback, s, %s/" % example, lambda st: cell(lost[example, st], 1, 2))
         for st in SERVERTYPES:
             if max(lost[example, st]) >= 10:
-                failures.append("%s: %s/ took %.1f s to learn of a lost callback (under 10 s)"
+                failures.append("%s: %s/ took %.1f s to learn of a refused callback (under 10 s)"
                                 % (st, example, max(lost[example, st])))
     for workers, label in ((10000, "server CPU per 2 s (a check, housekeeping), ms, 10,000 pending"),
                            (5, "  reference: 5 pending, a 20 s window")):
@@ -582,7 +582,7 @@ def bench(repeat, samples, small, big, bursts=None, cpu_seconds=10):
         print("All checks hold: every callback arrived, no worker stayed registered, median "
               "cost / floor at most 1.3, exit latency within 15 ms (p50) and 30 ms (p90) of its floor, "
               "a waiting client under 0.3 % of a core, each error's median within 5 s, every burst run "
-              "counted every callback, a lost callback known within 10 s.")
+              "counted every callback, a refused callback known within 10 s.")
     return 1 if failures else 0
 
 
